@@ -1,0 +1,1 @@
+"""Exercise checks, one module per lesson. Solutions for teachers are in `lessons.solutions`."""

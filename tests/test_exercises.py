@@ -1,0 +1,46 @@
+"""Every exercise check accepts its solution and rejects a typical wrong answer, in plain words."""
+import torch
+
+from lessons.exercises import rnn as checks
+from lessons.solutions import rnn as solutions
+
+
+def not_implemented(*_args):
+    raise NotImplementedError
+
+
+def test_scalar_gradient_check():
+    assert checks.check_scalar_gradient(solutions.scalar_gradient)
+    dropped_n = checks.check_scalar_gradient(lambda w, n, h0: w ** (n - 1) * h0)
+    assert not dropped_n and "factor n" in dropped_n.message
+    unfinished = checks.check_scalar_gradient(not_implemented)
+    assert not unfinished and "NotImplementedError" in unfinished.message
+    assert not checks.check_scalar_gradient(lambda w, n, h0: "two")
+
+
+def test_tanh_jacobian_check():
+    assert checks.check_tanh_step_jacobian(solutions.tanh_step_jacobian)
+    no_tanh = checks.check_tanh_step_jacobian(lambda h, x, W, U, b: W)
+    assert not no_tanh and "tanh's derivative" in no_tanh.message
+    wrong_side = checks.check_tanh_step_jacobian(
+        lambda h, x, W, U, b: W @ torch.diag(1 - torch.tanh(W @ h + U @ x + b) ** 2))
+    assert not wrong_side and "order matters" in wrong_side.message
+    wrong_shape = checks.check_tanh_step_jacobian(lambda h, x, W, U, b: h)
+    assert not wrong_shape and "shape" in wrong_shape.message
+    crashing = checks.check_tanh_step_jacobian(lambda h, x, W, U, b: 1 / 0)
+    assert not crashing and "ZeroDivisionError" in crashing.message
+
+
+def test_prediction_check():
+    assert checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH)
+    without_n = checks.check_steps_to_vanish(checks.first_without_n())
+    assert not without_n and "factor n" in without_n.message
+    assert not checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH - 1)
+    assert not checks.check_steps_to_vanish("112")
+
+
+def test_prediction_answer_is_the_first_crossing():
+    n = checks.first_n_below(0.9, 1e-3)
+    assert n * 0.9 ** (n - 1) < 1e-3 <= (n - 1) * 0.9 ** (n - 2)
+    m = checks.first_without_n()
+    assert 0.9 ** (m - 1) < 1e-3 <= 0.9 ** (m - 2)

@@ -1,0 +1,141 @@
+"""Lesson 01's maths against autograd and against each other, on random inputs."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lessons import rnn
+from lessons.tasks import delay_task
+
+
+@settings(max_examples=40, deadline=None)
+@given(w=st.floats(-1.3, 1.3).filter(lambda v: abs(v) > 0.05), n=st.integers(1, 40),
+       h0=st.floats(-2, 2), seed=st.integers(0, 10_000))
+def test_scalar_gradient_formula_matches_autograd(w, n, h0, seed):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    w_t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    h_n = rnn.scalar_linear_rnn(w_t, x, torch.tensor(h0, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(h_n, w_t)
+    assert torch.allclose(grad, rnn.scalar_linear_grad_w(w, x, h0), rtol=1e-9, atol=1e-9)
+    assert torch.allclose(h_n, rnn.scalar_linear_closed_form(w, x, h0), rtol=1e-9, atol=1e-9)
+
+
+def test_factor_n_is_needed():
+    """Without the factor n the formula is wrong: the test would catch the video's slip."""
+    w, n = 0.9, 30
+    w_t = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    h_n = rnn.scalar_linear_rnn(w_t, torch.zeros(n, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(h_n, w_t)
+    assert math.isclose(grad.item(), n * w ** (n - 1), rel_tol=1e-12)
+    assert not math.isclose(grad.item(), w ** (n - 1), rel_tol=1e-3)
+
+
+@pytest.mark.parametrize("w", [0.1, 0.5, 0.999, 1.0, 1.2, 1.5, -0.7])
+def test_log10_gradient_is_finite_and_matches_direct_value(w):
+    n = torch.arange(1, 201)
+    logs = rnn.log10_scalar_gradient(w, n)
+    assert torch.isfinite(logs).all()
+    direct = n.double() * abs(w) ** (n.double() - 1)
+    assert torch.allclose(logs, torch.log10(direct), atol=1e-9)
+
+
+def test_regimes():
+    assert rnn.gradient_regime(0.5) == "vanishing"
+    assert rnn.gradient_regime(1.0) == "on the edge"
+    assert rnn.gradient_regime(-1.3) == "exploding"
+
+
+@pytest.mark.parametrize("scale,length", [(0.5, 1), (1.0, 7), (3.0, 23)])
+def test_state_gradient_norms_match_jacobian_product(scale, length):
+    """Autograd's ‖∂h_T/∂h_t‖ equals the chain-rule product Π diag(1 − h_k²) W, at awkward lengths."""
+    x = torch.randn(1, length, 2, generator=torch.Generator().manual_seed(length))
+    model = rnn.TanhRNN(2, 5, scale=scale, seed=length)
+    measured = rnn.state_gradient_norms(model, x)
+    assert measured.shape == (length,)
+    assert torch.allclose(measured, rnn.state_gradient_norms_formula(model, x), rtol=1e-4, atol=1e-12)
+    assert math.isclose(measured[-1].item(), math.sqrt(5), rel_tol=1e-6)  # ∂h_T/∂h_T = I
+
+
+def test_gradients_vanish_at_small_scale_and_grow_at_large_scale():
+    curves = rnn.tanh_rnn_gradient_curves([0.5, 3.0], length=40, hidden_size=16, seed=3)
+    assert rnn.decay_per_step(curves[0.5]) < 0.7
+    assert rnn.decay_per_step(curves[3.0]) > 1.0
+
+
+def test_input_gradient_norms_agree_for_nn_rnn_and_tanh_rnn():
+    """The same weights in nn.RNN and TanhRNN give the same ‖∂h_T/∂x_t‖."""
+    model = rnn.TanhRNN(3, 6, scale=1.2, seed=1)
+    torch_rnn = nn.RNN(3, 6, batch_first=True)
+    with torch.no_grad():
+        torch_rnn.weight_hh_l0.copy_(model.W)
+        torch_rnn.weight_ih_l0.copy_(model.U)
+        torch_rnn.bias_ih_l0.copy_(model.b)
+        torch_rnn.bias_hh_l0.zero_()
+    x = torch.randn(1, 11, 3)
+    ours = rnn.input_gradient_norms(lambda inputs: torch.stack(model.states(inputs), dim=1), x)
+    assert torch.allclose(ours, rnn.input_gradient_norms(torch_rnn, x), rtol=1e-4)
+
+
+def test_forget_bias_slows_lstm_decay():
+    curves = rnn.rnn_vs_lstm_gradient_curves(length=60, hidden_size=8, seed=2)
+    default = rnn.decay_per_step(curves["LSTM (PyTorch init)"])
+    biased = rnn.decay_per_step(curves["LSTM (forget bias 3)"])
+    assert default < biased < 1.05
+
+
+def test_lstm_forget_bias_is_placed_in_forget_gate():
+    lstm = rnn.lstm_with_forget_bias(4, 2.5)
+    total = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    assert torch.allclose(total[4:8], torch.full((4,), 2.5))
+
+
+def test_delay_task_targets_and_mask():
+    x, y, mask = delay_task(3, 9, 4, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (3, 9, 1) and mask.tolist() == [False] * 4 + [True] * 5
+    assert torch.equal(y[:, 4:], x[:, :5])
+
+
+def test_bptt_learns_short_delay_but_not_long_delay():
+    short = rnn.train_tanh_rnn_on_delay(2, steps=120, length=30)
+    long = rnn.train_tanh_rnn_on_delay(20, steps=120, length=30)
+    assert sum(short[-10:]) / 10 < 0.1
+    assert sum(long[-10:]) / 10 > 0.7
+
+
+def test_echo_state_network_recalls_a_delay_bptt_cannot():
+    assert rnn.echo_state_delay_error(20) < 0.2
+    assert rnn.echo_state_delay_error(2) < 0.01
+
+
+def test_fit_ridge_readout_recovers_a_linear_map():
+    features = torch.randn(4, 50, 6, dtype=torch.float64)
+    V = torch.randn(6, 2, dtype=torch.float64)
+    assert torch.allclose(rnn.fit_ridge_readout(features, features @ V, ridge=1e-12), V, atol=1e-6)
+
+
+def test_timing_table_has_one_row_per_length():
+    rows = rnn.time_rnn_and_attention([5, 17], hidden_size=8, repeats=1)
+    assert [row[0] for row in rows] == [5, 17] and all(ms > 0 for _, *times in rows for ms in times)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (torch.zeros(4, 3), "3 dimensions"),
+    (torch.zeros(1, 4, 3, dtype=torch.long), "floating-point"),
+    ([1.0, 2.0], "torch.Tensor"),
+    (torch.zeros(1, 4, 5), r"\(batch, time, 1\)"),
+])
+def test_bad_input_is_named(bad, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        rnn.TanhRNN(1, 4).states(bad)
+
+
+def test_bad_task_and_scalar_inputs_are_named():
+    with pytest.raises(ValueError, match="delay"):
+        delay_task(2, 5, 5)
+    with pytest.raises(ValueError, match="`w`"):
+        rnn.log10_scalar_gradient(0.0, torch.arange(1, 4))
+    with pytest.raises(ValueError, match="one sequence"):
+        rnn.state_gradient_norms(rnn.TanhRNN(1, 3), torch.zeros(2, 4, 1))

@@ -1,0 +1,59 @@
+"""Every explorer, driven through its controls over their full ranges, as a slider would."""
+import itertools
+
+import numpy as np
+import pytest
+
+from lessons.widgets import GradientExplorer
+from lessons.widgets.base import Explorer
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def control_settings(explorer: Explorer, points: int = 4):
+    """min, max and a few values between, for every control, in every combination."""
+    grids = {}
+    for name, control in explorer.controls.items():
+        values = np.linspace(control.min, control.max, points)
+        grids[name] = sorted({type(control.value)(round(v, 6)) for v in values})
+    for combination in itertools.product(*grids.values()):
+        yield dict(zip(grids, combination))
+
+
+def drawn_values_are_finite(fig) -> bool:
+    """No NaN or inf in any line drawn on the figure, and something is drawn."""
+    lines = [line for ax in fig.axes for line in ax.get_lines()]
+    return bool(lines) and all(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).all() for line in lines)
+
+
+@pytest.mark.parametrize("explorer_class", [GradientExplorer])
+def test_explorer_survives_every_setting(explorer_class):
+    explorer = explorer_class()
+    readouts = set()
+    for setting in control_settings(explorer):
+        readouts.add(explorer.update(**setting))
+        assert bytes(explorer.image.value).startswith(PNG_MAGIC)
+        _text, fig = explorer.draw(**explorer.values())
+        assert drawn_values_are_finite(fig), setting
+        assert "nan" not in explorer.readout.value.lower() and "inf" not in explorer.readout.value.lower()
+    assert len(readouts) > 1, "the readout never changed"
+
+
+def test_gradient_explorer_reports_regimes_and_the_factor_n():
+    explorer = GradientExplorer()
+    assert "vanishing" in explorer.update(w=0.5, n=100)
+    assert "exploding" in explorer.update(w=1.3)
+    assert "on the edge" in explorer.update(w=1.0, n=100)
+    assert "10^2.0" in explorer.readout.value  # at |w| = 1 only the factor n = 100 remains
+
+
+def test_slider_change_redraws():
+    explorer = GradientExplorer()
+    before = explorer.readout.value, explorer.image.value
+    explorer.controls["n"].value = 123   # what a slider drag does
+    assert explorer.readout.value != before[0] and bytes(explorer.image.value) != bytes(before[1])
+
+
+def test_unknown_control_is_named():
+    with pytest.raises(KeyError, match="lambda"):
+        GradientExplorer().update(lambda_=0.3)
