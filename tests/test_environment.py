@@ -45,3 +45,23 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "./course test" in readme and "./course lab" in readme
     assert "./course test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_course_runner_explains_itself_and_rejects_unknown_commands():
+    import subprocess
+
+    shown = subprocess.run(["bash", str(ROOT / "course"), "help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "./course test" in shown.stdout and "./course lab" in shown.stdout
+    assert subprocess.run(["bash", str(ROOT / "course"), "bogus"], capture_output=True).returncode == 2
+
+
+def test_render_command_lists_scenes_and_names_a_bad_lesson(capsys):
+    import pytest
+
+    from animations.render import main
+
+    main(["--list"])
+    assert "lesson01_rnn BackwardSignal FactorN" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--lesson", "99"])
+    assert "no scene module for lesson '99'" in capsys.readouterr().err
