@@ -71,8 +71,7 @@ def state_gradient_norms(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
         rows = torch.autograd.grad(hs[-1], hs, grad_outputs=grad_out, retain_graph=True, allow_unused=True)
         for t, row in enumerate(rows):
             squared[t] += 0.0 if row is None else row.double().pow(2).sum()
-    squared[-1] = hidden  # ∂h_T/∂h_T is the identity
-    return squared.sqrt()
+    return squared.sqrt()  # the last entry is ‖∂h_T/∂h_T‖ = ‖I‖ = √H
 
 
 def state_gradient_norms_formula(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
