@@ -24,14 +24,14 @@ class CheckResult:
 
 def right(message: str) -> CheckResult:
     """Report a correct answer."""
-    result = CheckResult(True, f"✅ Right. {message}")
+    result = CheckResult(True, f"✔ Right. {message}")
     print(result.message)
     return result
 
 
 def wrong(message: str, hint: str) -> CheckResult:
     """Report a wrong answer with a hint towards the fix."""
-    result = CheckResult(False, f"❌ Not yet. {message}\n   Hint: {hint}")
+    result = CheckResult(False, f"✘ Not yet. {message}\n  Hint: {hint}")
     print(result.message)
     return result
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the course needs, idempotently:
-#   1. system libraries for Manim (cairo, pango) and LaTeX for MathTex, via apt when root on Debian/Ubuntu;
+#   1. system libraries for Manim (cairo, pango), LaTeX for MathTex and Chromium for the browser test,
+#      via apt when root on Debian/Ubuntu;
 #   2. a virtual environment in .venv (override with VENV=path);
 #   3. the pinned pip packages from requirements.txt, and this repository installed editable.
 # A second run only checks: the pip step is skipped while requirements.txt and pyproject.toml are unchanged.
@@ -10,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 SYSTEM_PACKAGES=(libcairo2-dev libpango1.0-dev pkg-config ffmpeg
-                 texlive-latex-base texlive-latex-extra dvisvgm)
+                 texlive-latex-base texlive-latex-extra dvisvgm chromium)
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 

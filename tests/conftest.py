@@ -9,13 +9,25 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before any kernel module defines a @triton.jit
 
 NOTEBOOK_TIMES: dict[str, float] = {}
+WIDGET_LATENCIES: list[tuple[str, str, float]] = []  # (notebook, control and key, ms), from the browser test
+LATENCY_TARGET_MS = 300
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print how long each notebook took, against the 90 s budget."""
-    if not NOTEBOOK_TIMES:
+    """Print how long each notebook took, against the 90 s budget, and the widget latencies."""
+    if NOTEBOOK_TIMES:
+        terminalreporter.section("notebook run times (budget 90 s each on 2 cores)")
+        for name, seconds in sorted(NOTEBOOK_TIMES.items()):
+            flag = "" if seconds <= 90 else "   OVER BUDGET"
+            terminalreporter.write_line(f"{name:<40} {seconds:6.1f} s{flag}")
+    _latency_table(terminalreporter)
+
+
+def _latency_table(terminalreporter):
+    """Print slider-to-readout latencies measured in the browser."""
+    if not WIDGET_LATENCIES:
         return
-    terminalreporter.section("notebook run times (budget 90 s each on 2 cores)")
-    for name, seconds in sorted(NOTEBOOK_TIMES.items()):
-        flag = "" if seconds <= 90 else "   OVER BUDGET"
-        terminalreporter.write_line(f"{name:<40} {seconds:6.1f} s{flag}")
+    terminalreporter.section(f"widget latency in JupyterLab (target {LATENCY_TARGET_MS} ms)")
+    for notebook, control, ms in WIDGET_LATENCIES:
+        flag = "" if ms <= LATENCY_TARGET_MS else "   SLOW"
+        terminalreporter.write_line(f"{notebook:<28} {control:<40} {ms:7.0f} ms{flag}")

@@ -8,14 +8,19 @@ from matplotlib.figure import Figure
 
 
 def new_figure(width: float = 6.4, height: float = 3.2) -> Figure:
-    """A Matplotlib figure outside pyplot's global state, so explorers never touch the notebook's backend."""
-    return Figure(figsize=(width, height), layout="constrained")
+    """A Matplotlib figure outside pyplot's global state, so explorers never touch the notebook's backend.
+
+    Fixed margins instead of a layout engine: constrained layout doubles the time of every redraw.
+    """
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.16, top=0.9)
+    return fig
 
 
 def figure_to_png(fig: Figure) -> bytes:
     """Render a figure to PNG bytes."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=80, pil_kwargs={"compress_level": 1})  # speed over bytes
     return buffer.getvalue()
 
 

@@ -16,8 +16,8 @@ class GradientExplorer(Explorer):
     def __init__(self, w: float = 0.9, n: int = 50):
         self.controls = {
             "w": widgets.FloatSlider(value=w, min=0.1, max=1.5, step=0.01, description="w",
-                                     continuous_update=True, readout_format=".2f"),
-            "n": widgets.IntSlider(value=n, min=1, max=200, step=1, description="n", continuous_update=True),
+                                     continuous_update=False, readout_format=".2f"),
+            "n": widgets.IntSlider(value=n, min=1, max=200, step=1, description="n", continuous_update=False),
         }
         super().__init__()
 
