@@ -36,6 +36,15 @@ def wrong(message: str, hint: str) -> CheckResult:
     return result
 
 
+def not_a_number(answer) -> CheckResult | None:
+    """A 'not yet' for a prediction that is missing or not a number; None when it is a number."""
+    if answer is None:
+        return wrong("you haven't made a prediction yet.", "replace None with your number and run the cell again.")
+    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
+        return wrong(f"your answer {answer!r} is not a number.", "write a plain number, such as 42 or 0.5.")
+    return None
+
+
 def call_learner(fn: Callable, *args):
     """Call the learner's function; return (value, None) or (None, a one-line description of the error)."""
     try:

@@ -44,3 +44,39 @@ def test_prediction_answer_is_the_first_crossing():
     assert n * 0.9 ** (n - 1) < 1e-3 <= (n - 1) * 0.9 ** (n - 2)
     m = checks.first_without_n()
     assert 0.9 ** (m - 1) < 1e-3 <= 0.9 ** (m - 2)
+
+
+def test_lesson02_matrix_power_check():
+    from lessons.exercises import linear_rnn as checks02
+    from lessons.linear_rnn import eigendecompose
+    from lessons.solutions import linear_rnn as solutions02
+
+    assert checks02.check_matrix_power_via_eigenbasis(solutions02.matrix_power_via_eigenbasis)
+
+    def swapped(W, n):
+        P, lam, P_inv = eigendecompose(W)
+        return (P_inv @ torch.diag(lam**n) @ P).real
+
+    verdict = checks02.check_matrix_power_via_eigenbasis(swapped)
+    assert not verdict and "swapped" in verdict.message
+    elementwise = checks02.check_matrix_power_via_eigenbasis(lambda W, n: W**n)
+    assert not elementwise and "each entry" in elementwise.message
+    assert not checks02.check_matrix_power_via_eigenbasis(not_implemented)
+
+
+def test_lesson02_limit_check():
+    from lessons.exercises import linear_rnn as checks02
+    from lessons.solutions import linear_rnn as solutions02
+
+    assert checks02.check_limit_prediction(solutions02.LIMIT_TOP_LEFT)
+    entrywise = checks02.check_limit_prediction(0.8**100)
+    assert not entrywise and "power" in entrywise.message
+    assert not checks02.check_limit_prediction(0.5)
+
+
+def test_predictions_left_as_none_get_a_plain_not_yet():
+    from lessons.exercises import linear_rnn as checks02
+
+    for check in (checks.check_steps_to_vanish, checks02.check_limit_prediction):
+        verdict = check(None)
+        assert not verdict and "haven't made a prediction" in verdict.message

@@ -13,7 +13,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_notebooks():
-    assert [nb.name for nb in NOTEBOOKS][:2] == ["00_course_map.ipynb", "01_rnn_gradients.ipynb"]
+    names = [nb.name for nb in NOTEBOOKS]
+    assert names[:3] == ["00_course_map.ipynb", "01_rnn_gradients.ipynb", "02_linear_rnn_diagonalisation.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -4,20 +4,27 @@ import itertools
 import numpy as np
 import pytest
 
-from lessons.widgets import GradientExplorer
+from lessons.widgets import EigenExplorer, GradientExplorer
 from lessons.widgets.base import Explorer
 
 PNG_MAGIC = b"\x89PNG"
 
 
 def control_settings(explorer: Explorer, points: int = 4):
-    """min, max and a few values between, for every control, in every combination."""
+    """Every control at min, max and values between: all combinations for up to two controls; otherwise
+    each control swept with the others at their defaults, plus all at min and all at max."""
     grids = {}
     for name, control in explorer.controls.items():
         values = np.linspace(control.min, control.max, points)
         grids[name] = sorted({type(control.value)(round(v, 6)) for v in values})
-    for combination in itertools.product(*grids.values()):
-        yield dict(zip(grids, combination))
+    if len(grids) <= 2:
+        yield from (dict(zip(grids, combination)) for combination in itertools.product(*grids.values()))
+        return
+    defaults = explorer.values()
+    for name, values in grids.items():
+        yield from ({**defaults, name: value} for value in values)
+    yield {name: values[0] for name, values in grids.items()}
+    yield {name: values[-1] for name, values in grids.items()}
 
 
 def drawn_values_are_finite(fig) -> bool:
@@ -26,7 +33,7 @@ def drawn_values_are_finite(fig) -> bool:
     return bool(lines) and all(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).all() for line in lines)
 
 
-@pytest.mark.parametrize("explorer_class", [GradientExplorer])
+@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer])
 def test_explorer_survives_every_setting(explorer_class):
     explorer = explorer_class()
     readouts = set()
@@ -57,3 +64,10 @@ def test_slider_change_redraws():
 def test_unknown_control_is_named():
     with pytest.raises(KeyError, match="lambda"):
         GradientExplorer().update(lambda_=0.3)
+
+
+def test_eigen_explorer_describes_decay_growth_and_rotation():
+    explorer = EigenExplorer()
+    assert "decays" in explorer.update(a=0.8, b=0.3, c=0.2, d=0.7) and "1.00" in explorer.readout.value
+    assert "grows" in explorer.update(a=1.2, b=0.0, c=0.0, d=0.5)
+    assert "rotates" in explorer.update(a=0.0, b=-0.9, c=0.9, d=0.0)

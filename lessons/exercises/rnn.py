@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from lessons.checking import as_tensor, call_learner, close, right, wrong
+from lessons.checking import as_tensor, call_learner, close, not_a_number, right, wrong
 from lessons.rnn import log10_scalar_gradient, scalar_linear_rnn
 
 SCALAR_CASES = [(0.9, 1, 1.0), (0.9, 2, 1.0), (0.5, 7, -2.0), (1.2, 17, 0.3), (-0.8, 10, 1.5)]
@@ -97,8 +97,8 @@ def first_n_below(w: float, threshold: float, n_max: int = 100_000) -> int:
 def check_steps_to_vanish(answer) -> "CheckResult":
     """Exercise 3: predict the first n with |∂h_n/∂w| = n·0.9^(n−1) below 1e-3."""
     expected = first_n_below(PREDICTION_W, PREDICTION_THRESHOLD)
-    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
-        return wrong(f"your answer {answer!r} is not a number.", "write an integer, such as 42.")
+    if (verdict := not_a_number(answer)) is not None:
+        return verdict
     if round(answer) == expected:
         return right(f"n = {expected}: n·0.9^(n−1) = {expected * 0.9 ** (expected - 1):.2e}. "
                      f"Without the factor n you would have said {first_without_n()}.")

@@ -1,0 +1,68 @@
+"""Lesson 02 explorer: edit a 2×2 W, see its eigenvectors and the orbit of Wⁿx."""
+from __future__ import annotations
+
+import ipywidgets as widgets
+import torch
+
+from lessons.linear_rnn import eigendecompose
+from lessons.widgets.base import Explorer, new_figure
+
+STEPS = 24
+START = torch.tensor([1.0, 0.4], dtype=torch.float64)
+
+
+def orbit(W: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """x, Wx, W²x, ..., W^steps x as a (steps + 1, 2) tensor."""
+    points = [x]
+    for _ in range(steps):
+        points.append(W @ points[-1])
+    return torch.stack(points)
+
+
+def describe(eigenvalues: torch.Tensor) -> str:
+    """Decays, grows or rotates, from the eigenvalues of a real 2×2 matrix."""
+    radius = float(eigenvalues.abs().max())
+    rotates = bool((eigenvalues.imag.abs() > 1e-9).any())
+    fate = "decays to 0" if radius < 1 - 1e-9 else "grows without bound" if radius > 1 + 1e-9 else "neither decays nor grows"
+    return ("rotates (complex pair) and " if rotates else "") + fate
+
+
+class EigenExplorer(Explorer):
+    """Sliders for the entries of W = [[a, b], [c, d]]; draws the real eigenvectors and the orbit of Wⁿx."""
+
+    def __init__(self, a: float = 0.8, b: float = 0.3, c: float = 0.2, d: float = 0.7):
+        def slider(name, value):
+            return widgets.FloatSlider(value=value, min=-1.2, max=1.2, step=0.05, description=name,
+                                       continuous_update=False, readout_format=".2f",
+                                       layout=widgets.Layout(width="230px"))
+        self.controls = {name: slider(name, value) for name, value in zip("abcd", (a, b, c, d))}
+        super().__init__()
+
+    def draw(self, a: float, b: float, c: float, d: float):
+        """Readout text and figure for one W."""
+        W = torch.tensor([[a, b], [c, d]], dtype=torch.float64)
+        P, eigenvalues, _ = eigendecompose(W)
+        points = orbit(W, START, STEPS)
+        fig = new_figure(6.4, 3.2)
+        ax_plane, ax_norm = fig.subplots(1, 2)
+        fig.subplots_adjust(wspace=0.4)
+        self._plane(ax_plane, P, eigenvalues, points)
+        norms = points.norm(dim=1).clamp_min(1e-300)
+        ax_norm.semilogy(range(STEPS + 1), norms, marker=".", color="#3b75af")
+        ax_norm.set(xlabel="n", ylabel="‖Wⁿx‖", title="size of the state")
+        values = ", ".join(f"{complex(v):.2f}".strip("()").replace("+0.00j", "").replace("-0.00j", "")
+                           for v in eigenvalues)
+        text = (f"eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}: the orbit "
+                f"{describe(eigenvalues)}. ‖W^{STEPS}x‖ = {float(norms[-1]):.3g}.")
+        return text, fig
+
+    @staticmethod
+    def _plane(ax, P, eigenvalues, points):
+        """The orbit in the plane, with each real eigenvector drawn as a line through 0."""
+        limit = float(points[:8].abs().max()) * 1.2 + 1e-9
+        for i in range(2):
+            if abs(float(eigenvalues[i].imag)) < 1e-9:
+                v = P[:, i].real / P[:, i].real.norm() * limit * 2
+                ax.plot([-v[0], v[0]], [-v[1], v[1]], ls="--", color="#999999", lw=1)
+        ax.plot(points[:, 0], points[:, 1], marker="o", ms=3, color="#c0392b", lw=1)
+        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="orbit of Wⁿx")
