@@ -80,3 +80,18 @@ def test_predictions_left_as_none_get_a_plain_not_yet():
     for check in (checks.check_steps_to_vanish, checks02.check_limit_prediction):
         verdict = check(None)
         assert not verdict and "haven't made a prediction" in verdict.message
+
+
+def test_lesson03_checks():
+    from lessons.exercises import complex_rnn as checks03
+    from lessons.solutions import complex_rnn as solutions03
+
+    assert checks03.check_rotation_eigenvalues(solutions03.rotation_eigenvalues)
+    real_only = checks03.check_rotation_eigenvalues(lambda r, theta: (r, -r))
+    assert not real_only and "real" in real_only.message
+    assert not checks03.check_rotation_eigenvalues(lambda r, theta: (r * 1j, -r * 1j))
+    assert not checks03.check_rotation_eigenvalues(not_implemented)
+    assert checks03.check_half_life_prediction(solutions03.HALF_LIFE_098)
+    linear_guess = checks03.check_half_life_prediction(25)
+    assert not linear_guess and "ln 2" in linear_guess.message
+    assert not checks03.check_half_life_prediction(None)

@@ -14,7 +14,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 def test_there_are_notebooks():
     names = [nb.name for nb in NOTEBOOKS]
-    assert names[:3] == ["00_course_map.ipynb", "01_rnn_gradients.ipynb", "02_linear_rnn_diagonalisation.ipynb"]
+    assert names[:4] == ["00_course_map.ipynb", "01_rnn_gradients.ipynb", "02_linear_rnn_diagonalisation.ipynb",
+                         "03_complex_eigenvalues.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lessons.widgets import EigenExplorer, GradientExplorer
+from lessons.widgets import EigenExplorer, GradientExplorer, SpiralExplorer
 from lessons.widgets.base import Explorer
 
 PNG_MAGIC = b"\x89PNG"
@@ -33,7 +33,7 @@ def drawn_values_are_finite(fig) -> bool:
     return bool(lines) and all(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).all() for line in lines)
 
 
-@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer])
+@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer])
 def test_explorer_survives_every_setting(explorer_class):
     explorer = explorer_class()
     readouts = set()
@@ -71,3 +71,12 @@ def test_eigen_explorer_describes_decay_growth_and_rotation():
     assert "decays" in explorer.update(a=0.8, b=0.3, c=0.2, d=0.7) and "1.00" in explorer.readout.value
     assert "grows" in explorer.update(a=1.2, b=0.0, c=0.0, d=0.5)
     assert "rotates" in explorer.update(a=0.0, b=-0.9, c=0.9, d=0.0)
+
+
+def test_spiral_explorer_reports_memory_and_caps_explosions():
+    explorer = SpiralExplorer()
+    assert "half-life 13.5 steps" in explorer.update(r=0.95, theta=30, steps=60)
+    assert "one turn every 12.0 steps" in explorer.readout.value
+    assert "never forgets" in explorer.update(r=1.0)
+    exploding = explorer.update(r=1.1, steps=300)
+    assert "explodes" in exploding and "capped" in exploding

@@ -1,6 +1,7 @@
 """Interactive explorers, one module per lesson. Each is a small class whose `update(**values)` can be
 called directly, so the test suite drives the same code path a slider does."""
+from lessons.widgets.complex_rnn import SpiralExplorer
 from lessons.widgets.linear_rnn import EigenExplorer
 from lessons.widgets.rnn import GradientExplorer
 
-__all__ = ["EigenExplorer", "GradientExplorer"]
+__all__ = ["EigenExplorer", "GradientExplorer", "SpiralExplorer"]
