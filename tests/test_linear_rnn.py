@@ -95,3 +95,16 @@ def test_bad_input_is_named(W, x, message):
 def test_bad_h0_is_named():
     with pytest.raises(ValueError, match="h0"):
         lr.linear_rnn_eigenbasis(torch.eye(3), torch.zeros(2, 4, 3), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(torch.complex64, 1e-4), (torch.complex128, 1e-10)])
+def test_complex_inputs_stay_complex(dtype, tolerance):
+    """Complex W and x are handled explicitly: every rung returns the input's complex dtype and agrees."""
+    g = torch.Generator().manual_seed(9)
+    W = (torch.randn(4, 4, generator=g, dtype=torch.float64) * 0.4).to(dtype)
+    x = torch.randn(2, 9, 4, generator=g, dtype=torch.float64).to(dtype) * (1 + 0.5j)
+    loop = lr.linear_rnn_loop(W, x)
+    for rung in (lr.linear_rnn_powers, lr.linear_rnn_eigenbasis):
+        out = rung(W, x)
+        assert out.dtype == dtype
+        torch.testing.assert_close(out, loop, rtol=tolerance, atol=tolerance)
