@@ -88,10 +88,15 @@ def press_and_wait(page, handle, readout, key: str) -> float | None:
     return 1e3 * (time.perf_counter() - start)
 
 
-def plot_is_drawn(explorer) -> bool:
-    """The explorer's plot image has loaded and has a size."""
-    image = explorer.locator("img").first
-    return image.evaluate("img => img.complete && img.naturalWidth > 0")
+def plot_is_drawn(page, explorer) -> bool:
+    """The explorer's plot image finishes loading with a non-zero size (the new PNG may still be decoding
+    when the readout changes, so wait for it rather than look once)."""
+    image = explorer.locator("img").first.element_handle()
+    try:
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image, timeout=UPDATE_TIMEOUT_MS)
+    except playwright_api.TimeoutError:
+        return False
+    return True
 
 
 def exercise_explorer(page, notebook: str, index: int, explorer) -> None:
@@ -107,7 +112,7 @@ def exercise_explorer(page, notebook: str, index: int, explorer) -> None:
         for key in ("Home", "End", "ArrowLeft"):   # minimum, maximum, then one step back from the maximum
             latency = press_and_wait(page, handle, readout, key)
             assert latency is not None, f"{notebook}: explorer {index}, '{name}' {key}: the readout did not change"
-            assert plot_is_drawn(explorer), f"{notebook}: explorer {index}, '{name}' {key}: no plot"
+            assert plot_is_drawn(page, explorer), f"{notebook}: explorer {index}, '{name}' {key}: no plot"
             WIDGET_LATENCIES.append((notebook, f"explorer {index}: {name} ({key})", latency))
 
 
