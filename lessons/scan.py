@@ -1,0 +1,463 @@
+"""Lesson 04: an elementwise linear recurrence is an associative scan.
+
+The recurrence h_t = a_t·h_{t−1} + b_t (h_{−1} = 0, or a given h0) is the scan of the pairs
+x_t = (a_t, b_t) under the combine
+
+    (a₁, b₁) ∘ (a₂, b₂) = (a₁·a₂, a₂·b₁ + b₂)        (earlier element on the left)
+
+whose identity is (1, 0). Every algorithm here takes a and b of the same shape (any batch shape,
+real or complex, any length n ≥ 1 along `dim`) and returns h with that shape.
+
+Work and depth are *counted*, not assumed: every algorithm does its combines through `_apply_level`,
+one call per parallel level, and `work_depth` / `trace_scan` listen in on those calls.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from lessons.utils import require_tensor
+
+Pair = tuple[torch.Tensor, torch.Tensor]          # (a, b), both of shape (..., k)
+Combine = Callable[[Pair, Pair], Pair]
+
+
+# ----------------------------------------------------------------------------------------------
+# The operator
+
+
+def combine(earlier: Pair, later: Pair) -> Pair:
+    """(a₁, b₁) ∘ (a₂, b₂) = (a₁·a₂, a₂·b₁ + b₂): apply `earlier`'s step, then `later`'s."""
+    a1, b1 = earlier
+    a2, b2 = later
+    return a1 * a2, a2 * b1 + b2
+
+
+def identity_like(a: torch.Tensor, b: torch.Tensor) -> Pair:
+    """The identity element (1, 0), shaped like (a, b): e ∘ x = x ∘ e = x."""
+    return torch.ones_like(a), torch.zeros_like(b)
+
+
+def associativity_defect(op: Combine, x: Pair, y: Pair, z: Pair) -> float:
+    """max |(x∘y)∘z − x∘(y∘z)| over both components and all elements: 0 for an associative op."""
+    left, right = op(op(x, y), z), op(x, op(y, z))
+    return max(float((l - r).abs().max()) for l, r in zip(left, right))
+
+
+def identity_defect(op: Combine, x: Pair) -> float:
+    """max |e∘x − x| and |x∘e − x| over both components: 0 when (1, 0) is op's identity."""
+    e = identity_like(*x)
+    return max(float((got - want).abs().max()) for side in (op(e, x), op(x, e)) for got, want in zip(side, x))
+
+
+# ----------------------------------------------------------------------------------------------
+# Instrumentation: every algorithm does its combines through `_apply_level`
+
+
+@dataclass
+class ScanLevel:
+    """One parallel level: all combines x[target] ← x[source] ∘ x[target] happen at once."""
+
+    phase: str                  # e.g. "up-sweep", "down-sweep", "level"
+    sources: list[int]          # original positions read as the earlier operand
+    targets: list[int]          # original positions overwritten with the result
+    a: torch.Tensor             # (len(targets), ...) new a at the targets
+    b: torch.Tensor             # (len(targets), ...) new b at the targets
+
+
+@dataclass
+class ScanTrace:
+    """Every level an algorithm ran, in order; `combines` and `depth` are counted from them."""
+
+    levels: list[ScanLevel] = field(default_factory=list)
+
+    @property
+    def combines(self) -> int:
+        return sum(len(level.targets) for level in self.levels)
+
+    @property
+    def depth(self) -> int:
+        return len(self.levels)
+
+
+_active_trace: ScanTrace | None = None
+
+
+@contextmanager
+def _recording():
+    """Collect the levels of every scan run inside the `with` block."""
+    global _active_trace
+    previous, _active_trace = _active_trace, ScanTrace()
+    try:
+        yield _active_trace
+    finally:
+        _active_trace = previous
+
+
+def _apply_level(op: Combine, earlier: Pair, later: Pair, phase: str, sources, targets) -> Pair:
+    """One parallel level: combine all pairs at once (one vectorised call), and record it if asked."""
+    result = op(earlier, later)
+    if _active_trace is not None:
+        sources, targets = list(sources), list(targets)
+        assert len(sources) == len(targets) == result[1].shape[0], "positions must match the combined slice"
+        _active_trace.levels.append(ScanLevel(phase, sources, targets, result[0].detach(), result[1].detach()))
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks and the shared frame: move `dim` last, fold in h0, move back
+
+
+def check_scan_inputs(a, b, dim: int = -1, h0=None) -> int:
+    """Validate (a, b, dim, h0) with errors a learner can act on; return `dim` as a non-negative index."""
+    require_tensor("a", a)
+    require_tensor("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"`a` and `b` must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
+    if a.dtype != b.dtype:
+        raise TypeError(f"`a` and `b` must have the same dtype, got {a.dtype} and {b.dtype}; convert one with `.to()`.")
+    if a.device != b.device:
+        raise ValueError(f"`a` and `b` must be on the same device, got {a.device} and {b.device}.")
+    if a.ndim == 0:
+        raise ValueError("`a` and `b` need at least one dimension (the sequence), got 0-d tensors.")
+    if not -a.ndim <= dim < a.ndim:
+        raise IndexError(f"`dim` must lie in [{-a.ndim}, {a.ndim - 1}] for tensors of shape {tuple(a.shape)}, got {dim}.")
+    dim = dim % a.ndim
+    if a.shape[dim] == 0:
+        raise ValueError(f"the sequence (dimension {dim} of `a`) must have length n ≥ 1, got 0.")
+    if h0 is not None:
+        expected = a.shape[:dim] + a.shape[dim + 1:]
+        require_tensor("h0", h0)
+        if h0.shape != expected:
+            raise ValueError(f"`h0` must have the batch shape {tuple(expected)} (a's shape without `dim`), "
+                             f"got {tuple(h0.shape)}.")
+    return dim
+
+
+def _scan_frame(algorithm):
+    """Wrap `algorithm(a, b, op, **kw) -> h`, which scans dim 0, with the checks, `dim` and `h0`.
+
+    Internally the sequence is the first dim ("time-major", (n, ...)), made contiguous, so that each
+    step's slice x[t] is one contiguous block: that is what makes the vectorised loops fast on a CPU.
+    """
+
+    def scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Tensor | None = None,
+             op: Combine = combine, **options) -> torch.Tensor:
+        dim = check_scan_inputs(a, b, dim, h0)
+        a, b = a.movedim(dim, 0).contiguous(), b.movedim(dim, 0).contiguous()     # (n, ...)
+        if h0 is not None:  # (1, h0) ∘ x₀ = (a₀, a₀·h0 + b₀): fold the initial state into the first token
+            b = torch.cat([a[:1] * h0.to(b.dtype) + b[:1], b[1:]])
+        return algorithm(a, b, op, **options).movedim(0, dim)
+
+    scan.__name__, scan.__qualname__, scan.__doc__ = algorithm.__name__, algorithm.__name__, algorithm.__doc__
+    scan.__module__, scan.__wrapped__ = algorithm.__module__, algorithm
+    return scan
+
+
+# ----------------------------------------------------------------------------------------------
+# The algorithms. Each sees a, b of shape (n, ...) and returns h of shape (n, ...).
+
+
+@_scan_frame
+def sequential_scan(a, b, op):
+    """The loop reference: h_t = a_t·h_{t−1} + b_t, one combine per step. Work n−1, depth n−1."""
+    prefix = (a[:1], b[:1])                                              # (1, ...): slices keep their dim
+    outputs = [prefix[1]]
+    for t in range(1, a.shape[0]):
+        prefix = _apply_level(op, prefix, (a[t:t + 1], b[t:t + 1]), "step", [t - 1], [t])
+        outputs.append(prefix[1])
+    return torch.cat(outputs)
+
+
+@_scan_frame
+def hillis_steele_scan(a, b, op):
+    """Hillis–Steele: at offset d = 1, 2, 4, … every x_i with i ≥ d becomes x_{i−d} ∘ x_i, all at once.
+
+    ⌈log₂ n⌉ levels, Σ_d (n − d) ≈ n·log₂ n combines: short depth, but more work than the loop.
+    """
+    n, offset = a.shape[0], 1
+    while offset < n:
+        new_a, new_b = _apply_level(op, (a[:-offset], b[:-offset]), (a[offset:], b[offset:]),
+                                    "level", range(n - offset), range(offset, n))
+        a, b = torch.cat([a[:offset], new_a]), torch.cat([b[:offset], new_b])
+        offset *= 2
+    return b
+
+
+@_scan_frame
+def blelloch_scan(a, b, op):
+    """Blelloch's work-efficient scan: an up-sweep then a down-sweep, ≤ 2(n−1) combines, ≤ 2⌈log₂ n⌉ levels.
+
+    Written recursively, which is the same tree: the up-sweep combines neighbours (x₀∘x₁, x₂∘x₃, …),
+    the half-length sequence is scanned, and the down-sweep fills in each even position from the
+    prefix to its left. This inclusive form (Brent–Kung's) needs no identity and no padding, so any n works.
+    """
+    return _blelloch_levels(a, b, op, stride=1)[1]
+
+
+def _blelloch_levels(a, b, op, stride: int) -> Pair:
+    """Inclusive scan of (a, b) of shape (m, ...), where element k sits at original position (k+1)·stride − 1."""
+    m = a.shape[0]
+    if m == 1:
+        return a, b
+    pairs = m // 2                                                       # x_{2k} ∘ x_{2k+1}, k < pairs
+    position = lambda k: (k + 1) * stride - 1                           # noqa: E731 (tiny local map)
+    up = _apply_level(op, (a[0:2 * pairs:2], b[0:2 * pairs:2]), (a[1:2 * pairs:2], b[1:2 * pairs:2]), "up-sweep",
+                      [position(2 * k) for k in range(pairs)], [position(2 * k + 1) for k in range(pairs)])
+    odd_a, odd_b = _blelloch_levels(*up, op, stride=2 * stride)        # prefixes ending at odd positions
+    fills = (m - 1) // 2                                                 # even positions 2, 4, … < m
+    if fills == 0:                                                       # m = 2: nothing left to fill in
+        return torch.cat([a[:1], odd_a]), torch.cat([b[:1], odd_b])
+    even_a, even_b = _apply_level(op, (odd_a[:fills], odd_b[:fills]), (a[2::2], b[2::2]), "down-sweep",
+                                  [position(2 * k + 1) for k in range(fills)], [position(2 * k + 2) for k in range(fills)])
+    return (_interleave(torch.cat([a[:1], even_a]), odd_a, m),
+            _interleave(torch.cat([b[:1], even_b]), odd_b, m))
+
+
+def _interleave(even: torch.Tensor, odd: torch.Tensor, m: int) -> torch.Tensor:
+    """(e₀, o₀, e₁, o₁, …) of length m, from `even` with ⌈m/2⌉ and `odd` with ⌊m/2⌋ elements along dim 0."""
+    if even.shape[0] > odd.shape[0]:
+        odd = torch.cat([odd, torch.zeros_like(even[:1])])
+    return torch.stack([even, odd], dim=1).flatten(0, 1)[:m]
+
+
+@_scan_frame
+def chunked_scan(a, b, op, chunk_size: int = 64):
+    """Two-level scan, as GPU kernels do it: a scan inside each chunk (all chunks at once), a scan over
+    the chunk totals (the carries), then every element combines with the carry from before its chunk.
+
+    Depth ≈ chunk_size + n/chunk_size + 1, work ≈ 2n. chunk_size is capped at n. The last chunk is
+    padded with the identity (1, 0), and those padded combines are counted too: they are really done.
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}.")
+    n = a.shape[0]
+    chunk_size = min(chunk_size, n)
+    chunks = -(-n // chunk_size)
+    a, b = _pad_with_identity(a, b, chunks * chunk_size)
+    a_local, b_local = _scan_within_chunks(a.unflatten(0, (chunks, chunk_size)), b.unflatten(0, (chunks, chunk_size)),
+                                           op, chunk_size)                       # (chunks, chunk_size, ...)
+    carry_a, carry_b = _scan_carries(a_local[:, -1], b_local[:, -1], op, chunk_size)   # (chunks, ...)
+    if chunks == 1:
+        return b_local[0, :n]
+    tail_b = b_local[1:, :-1]                                            # (chunks−1, chunk_size−1, ...)
+    if chunk_size > 1:  # the last element of each chunk is already final: it is a carry
+        tail_b = _fix_up(op, (carry_a[:-1], carry_b[:-1]), (a_local[1:, :-1], tail_b), chunk_size)
+    h = torch.cat([b_local[:1], torch.cat([tail_b, carry_b[1:, None]], dim=1)])    # (chunks, chunk_size, ...)
+    return h.flatten(0, 1)[:n]
+
+
+def _pad_with_identity(a, b, length: int) -> Pair:
+    """Append identity elements (1, 0) so that dim 0 has `length` entries."""
+    extra = length - a.shape[0]
+    if extra == 0:
+        return a, b
+    one, zero = identity_like(a[:1].expand(extra, *a.shape[1:]), b[:1].expand(extra, *b.shape[1:]))
+    return torch.cat([a, one]), torch.cat([b, zero])
+
+
+def _scan_within_chunks(a, b, op, chunk_size: int) -> Pair:
+    """Inclusive scan inside every chunk of (chunks, chunk_size, ...), all chunks at once: one level per position."""
+    chunks = a.shape[0]
+    prefix = (a[:, 0], b[:, 0])                                          # (chunks, ...)
+    a_out, b_out = [prefix[0]], [prefix[1]]
+    for j in range(1, chunk_size):
+        prefix = _apply_level(op, prefix, (a[:, j], b[:, j]), "in-chunk",
+                              [k * chunk_size + j - 1 for k in range(chunks)], [k * chunk_size + j for k in range(chunks)])
+        a_out.append(prefix[0])
+        b_out.append(prefix[1])
+    return torch.stack(a_out, dim=1), torch.stack(b_out, dim=1)
+
+
+def _scan_carries(a_total, b_total, op, chunk_size: int) -> Pair:
+    """Sequential scan over the chunk totals (chunks, ...): there are few of them."""
+    prefix = (a_total[:1], b_total[:1])                                  # (1, ...)
+    a_out, b_out = [prefix[0]], [prefix[1]]
+    for k in range(1, a_total.shape[0]):
+        prefix = _apply_level(op, prefix, (a_total[k:k + 1], b_total[k:k + 1]), "carry",
+                              [k * chunk_size - 1], [(k + 1) * chunk_size - 1])
+        a_out.append(prefix[0])
+        b_out.append(prefix[1])
+    return torch.cat(a_out), torch.cat(b_out)
+
+
+def _fix_up(op, carry: Pair, local: Pair, chunk_size: int) -> torch.Tensor:
+    """Combine every element of chunks 1… (local, (chunks−1, chunk_size−1, ...)) with the carry (chunks−1, ...)
+    from before its chunk, in one level. Returns the new b."""
+    shape = local[1].shape
+    spread = lambda x: x[:, None].expand(shape).flatten(0, 1)           # noqa: E731 (chunks−1)·(chunk_size−1)
+    ends = [k * chunk_size - 1 for k in range(1, shape[0] + 1)]
+    _, fixed = _apply_level(op, (spread(carry[0]), spread(carry[1])), (local[0].flatten(0, 1), local[1].flatten(0, 1)),
+                            "fix-up", [e for e in ends for _ in range(chunk_size - 1)],
+                            [e + 1 + j for e in ends for j in range(chunk_size - 1)])
+    return fixed.unflatten(0, shape[:2])
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast one: chunked_scan's schedule with in-place ops, and a reverse scan for the backward pass
+
+
+def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Tensor | None = None,
+                chunk_size: int | None = None) -> torch.Tensor:
+    """h_t = a_t·h_{t−1} + b_t along `dim`, fast on a CPU: use this one in models.
+
+    Same schedule as `chunked_scan` (in-chunk scans, carries, fix-up), but written with in-place
+    ops so that no step allocates memory, and differentiable through a hand-written backward that
+    is itself a scan run in reverse (Martin & Cundy, 2017). Real or complex, any n ≥ 1.
+    chunk_size defaults to ≈ √n, which balances the in-chunk loop against the carry loop.
+    """
+    dim = check_scan_inputs(a, b, dim, h0)
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"`chunk_size` must be a positive int or None, got {chunk_size!r}.")
+    moved = a.movedim(dim, 0)                                            # (n, ...)
+    a2 = moved.reshape(moved.shape[0], -1)                               # (n, R)
+    b2 = b.movedim(dim, 0).reshape(a2.shape)
+    if h0 is not None:  # (1, h0) ∘ x₀: fold the initial state into the first token
+        b2 = torch.cat([a2[:1] * h0.reshape(1, -1).to(b2.dtype) + b2[:1], b2[1:]])
+    h = _LinearScan.apply(a2, b2, chunk_size)                            # (n, R)
+    return h.reshape(moved.shape).movedim(0, dim)
+
+
+class _LinearScan(torch.autograd.Function):
+    """Forward: the in-place chunked scan. Backward: with g_t = ∂L/∂b_t,
+    g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}  (a scan from the end), and ∂L/∂a_t = g_t·conj(h_{t−1})."""
+
+    @staticmethod
+    def forward(ctx, a, b, chunk_size):                                 # a, b: (n, R)
+        h = _chunked_scan_inplace(a, b, chunk_size)
+        ctx.save_for_backward(a, h)
+        ctx.chunk_size = chunk_size
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):                                          # (n, R)
+        a, h = ctx.saved_tensors
+        gates = torch.cat([a[1:], torch.zeros_like(a[:1])]).conj()      # a_{t+1}; nothing follows the last step
+        g = _chunked_scan_inplace(gates.flip(0), grad_h.flip(0).contiguous(), ctx.chunk_size).flip(0)
+        h_previous = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
+        return g * h_previous.conj(), g, None
+
+
+@torch.no_grad()
+def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
+    """h for a, b of shape (n, R), with no allocation inside the loops: clones, then addcmul_ in place."""
+    n, width = a.shape
+    chunk = min(chunk_size or max(1, round(math.sqrt(n))), n)
+    chunks = -(-n // chunk)
+    a, b = _pad_with_identity(a, b, chunks * chunk)
+    h = b.clone().view(chunks, chunk, width)                            # becomes the scan, in place
+    prefix = a.clone().view(chunks, chunk, width)                       # a_{start}·…·a_t inside each chunk
+    for j in range(1, chunk):                                           # all chunks at once
+        h[:, j].addcmul_(prefix[:, j], h[:, j - 1])
+        prefix[:, j].mul_(prefix[:, j - 1])
+    for k in range(1, chunks):                                          # carries: chunk ends, in order
+        h[k, -1].addcmul_(prefix[k, -1], h[k - 1, -1])
+    h[1:, :-1].addcmul_(prefix[1:, :-1], h[:-1, -1:])                   # fix-up, one broadcast op
+    return h.view(-1, width)[:n]
+
+
+# ----------------------------------------------------------------------------------------------
+# The log-space shortcut (fast, and where it breaks)
+
+
+def log_space_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """h_t = Aₜ·Σ_{s≤t} b_s / A_s with A_t = exp(Σ_{s≤t} log a_s): two cumsums, no loop.
+
+    Exact in real arithmetic, but A_t underflows once Σ log a_s < log(smallest float) (about −87 in
+    float32, −708 in float64), and then b_s / A_s overflows: inf or NaN. Needs a > 0 (or complex a ≠ 0).
+    """
+    dim = check_scan_inputs(a, b, dim)
+    if not a.is_complex() and bool((a <= 0).any()):
+        raise ValueError("`log_space_scan` needs every real a_t > 0 (it takes log a); use a complex a for negative gates.")
+    log_prefix = torch.cumsum(torch.log(a), dim=dim)
+    return torch.exp(log_prefix) * torch.cumsum(b * torch.exp(-log_prefix), dim=dim)
+
+
+def log_space_breaking_length(gate: float, dtype: torch.dtype = torch.float32) -> int:
+    """The first length n at which `log_space_scan` with every a_t = `gate` < 1 overflows in `dtype`."""
+    if not 0 < gate < 1:
+        raise ValueError(f"`gate` must lie in (0, 1), got {gate}.")
+    return math.ceil(math.log(torch.finfo(dtype).max) / -math.log(gate))
+
+
+# ----------------------------------------------------------------------------------------------
+# A learner's idea: learn the combine. How associative is a learned operator?
+
+
+class LearnedCombine(torch.nn.Module):
+    """A small MLP imitating ∘ elementwise: (a₁, b₁), (a₂, b₂) ↦ (a, b). Real inputs of any shape."""
+
+    def __init__(self, hidden: int = 32):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.Tanh(),
+                                       torch.nn.Linear(hidden, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 2))
+
+    def forward(self, earlier: Pair, later: Pair) -> Pair:
+        features = torch.stack([*earlier, *later], dim=-1)              # (..., 4)
+        out = self.net(features.to(self.net[0].weight.dtype))           # (..., 2)
+        return out[..., 0], out[..., 1]
+
+
+def random_pairs(shape, generator: torch.Generator | None = None, dtype=torch.float32) -> Pair:
+    """Random elements (a, b) with a ~ U(0.5, 1) (decaying gates) and b ~ N(0, 1), of the given shape."""
+    a = 0.5 + 0.5 * torch.rand(shape, generator=generator, dtype=dtype)
+    return a, torch.randn(shape, generator=generator, dtype=dtype)
+
+
+def fit_learned_combine(steps: int = 400, hidden: int = 32, batch: int = 512, seed: int = 0) -> tuple[LearnedCombine, list[float]]:
+    """Train a LearnedCombine to match `combine` on random pairs (MSE); return it and the loss history."""
+    from lessons.training import train                                  # lessons.training is a sibling, imported late
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    op = LearnedCombine(hidden)
+
+    def loss_fn(model, _step):
+        x, y = random_pairs(batch, generator), random_pairs(batch, generator)
+        return sum(torch.mean((got - want) ** 2) for got, want in zip(model(x, y), combine(x, y)))
+
+    return op, train(op, loss_fn, steps, lr=3e-3, clip=None)
+
+# ----------------------------------------------------------------------------------------------
+# Counting and tracing
+
+
+ALGORITHMS = {
+    "sequential": sequential_scan,
+    "hillis_steele": hillis_steele_scan,
+    "blelloch": blelloch_scan,
+    "chunked": chunked_scan,
+}
+"""The instrumented algorithms, by name. `linear_scan` is not here: it has chunked_scan's schedule."""
+
+
+def trace_scan(algorithm, a: torch.Tensor, b: torch.Tensor, **options) -> tuple[torch.Tensor, ScanTrace]:
+    """Run `algorithm` (a function or a name in ALGORITHMS) and return h with every level it ran."""
+    scan = ALGORITHMS[algorithm] if isinstance(algorithm, str) else algorithm
+    with _recording() as trace:
+        h = scan(a, b, **options)
+    return h, trace
+
+
+def work_depth(algorithm, n: int, **options) -> tuple[int, int]:
+    """(combines, levels) that `algorithm` really performs on a length-n sequence, counted by running it."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"`n` must be a positive int, got {n!r}.")
+    a, b = torch.rand(n, dtype=torch.float64), torch.rand(n, dtype=torch.float64)
+    _, trace = trace_scan(algorithm, a, b, **options)
+    return trace.combines, trace.depth
+
+
+def replay_trace(a: torch.Tensor, b: torch.Tensor, trace: ScanTrace, levels: int) -> Pair:
+    """The whole in-place array (a, b) of shape (n,) after the first `levels` levels of a 1-D trace."""
+    a, b = a.clone(), b.clone()                                         # (n,)
+    for level in trace.levels[:levels]:
+        index = torch.tensor(level.targets, dtype=torch.long)
+        keep = index < a.shape[-1]                                      # chunked padding lies beyond n
+        a[index[keep]] = level.a[keep]
+        b[index[keep]] = level.b[keep]
+    return a, b
