@@ -109,7 +109,7 @@ def _apply_level(op: Combine, earlier: Pair, later: Pair, phase: str, sources, t
 
 
 # ----------------------------------------------------------------------------------------------
-# Input checks and the shared frame: move `dim` last, fold in h0, move back
+# Input checks and the shared frame: move `dim` first, fold in h0, move back
 
 
 def check_scan_inputs(a, b, dim: int = -1, h0=None) -> int:
@@ -308,7 +308,7 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Te
     Same schedule as `chunked_scan` (in-chunk scans, carries, fix-up), but written with in-place
     ops so that no step allocates memory, and differentiable through a hand-written backward that
     is itself a scan run in reverse (Martin & Cundy, 2017). Real or complex, any n ≥ 1.
-    chunk_size defaults to ≈ √n, which balances the in-chunk loop against the carry loop.
+    chunk_size defaults to the power of two nearest √n, which balances the in-chunk loop against the carries.
     """
     dim = check_scan_inputs(a, b, dim, h0)
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
@@ -344,20 +344,26 @@ class _LinearScan(torch.autograd.Function):
 
 @torch.no_grad()
 def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
-    """h for a, b of shape (n, R), with no allocation inside the loops: clones, then addcmul_ in place."""
+    """h for a, b of shape (n, R), with no allocation inside the loops: one clone each, then addcmul_ in place.
+
+    Full chunks take the chunked schedule; the last n mod chunk steps (fewer than a chunk) are a short loop,
+    so nothing is padded or copied. The default chunk is the power of two nearest √n.
+    """
     n, width = a.shape
-    chunk = min(chunk_size or max(1, round(math.sqrt(n))), n)
-    chunks = -(-n // chunk)
-    a, b = _pad_with_identity(a, b, chunks * chunk)
-    h = b.clone().view(chunks, chunk, width)                            # becomes the scan, in place
-    prefix = a.clone().view(chunks, chunk, width)                       # a_{start}·…·a_t inside each chunk
+    chunk = min(chunk_size or 2 ** round(math.log2(math.sqrt(n))), n)
+    chunks, covered = n // chunk, (n // chunk) * chunk
+    h = b.clone()                                                        # (n, R), becomes the scan in place
+    blocks = h[:covered].view(chunks, chunk, width)
+    prefix = a[:covered].clone().view(chunks, chunk, width)             # a_{start}·…·a_t inside each chunk
     for j in range(1, chunk):                                           # all chunks at once
-        h[:, j].addcmul_(prefix[:, j], h[:, j - 1])
+        blocks[:, j].addcmul_(prefix[:, j], blocks[:, j - 1])
         prefix[:, j].mul_(prefix[:, j - 1])
     for k in range(1, chunks):                                          # carries: chunk ends, in order
-        h[k, -1].addcmul_(prefix[k, -1], h[k - 1, -1])
-    h[1:, :-1].addcmul_(prefix[1:, :-1], h[:-1, -1:])                   # fix-up, one broadcast op
-    return h.view(-1, width)[:n]
+        blocks[k, -1].addcmul_(prefix[k, -1], blocks[k - 1, -1])
+    blocks[1:, :-1].addcmul_(prefix[1:, :-1], blocks[:-1, -1:])         # fix-up, one broadcast op
+    for t in range(covered, n):                                         # the tail: fewer than `chunk` steps
+        h[t].addcmul_(a[t], h[t - 1])
+    return h
 
 
 # ----------------------------------------------------------------------------------------------

@@ -95,3 +95,24 @@ def test_lesson03_checks():
     linear_guess = checks03.check_half_life_prediction(25)
     assert not linear_guess and "ln 2" in linear_guess.message
     assert not checks03.check_half_life_prediction(None)
+
+
+def test_lesson04_checks():
+    from lessons.exercises import scan as checks04
+    from lessons.solutions import scan as solutions04
+
+    assert checks04.check_combine(solutions04.combine)
+    swapped = checks04.check_combine(lambda x, y: (x[0] * y[0], x[0] * y[1] + x[1]))
+    assert not swapped and "earlier gate" in swapped.message
+    ungated = checks04.check_combine(lambda x, y: (x[0] * y[0], x[1] + y[1]))
+    assert not ungated and "forgets the gate" in ungated.message
+    assert not checks04.check_combine(lambda x, y: (x[0] + y[0], y[0] * x[1] + y[1]))
+    assert not checks04.check_combine(lambda x, y: 3.0)
+    assert not checks04.check_combine(not_implemented)
+    assert checks04.check_levels_prediction(solutions04.HILLIS_STEELE_LEVELS_1000)
+    rounded_down = checks04.check_levels_prediction(9)
+    assert not rounded_down and "up" in rounded_down.message
+    assert not checks04.check_levels_prediction(None)
+    assert checks04.check_work_prediction(solutions04.HILLIS_STEELE_COMBINES_16)
+    every_element = checks04.check_work_prediction(64)
+    assert not every_element and "sit the level out" in every_element.message

@@ -268,3 +268,27 @@ def test_bad_chunk_sizes_are_rejected(chunk_size):
         chunked_scan(torch.ones(5), torch.ones(5), chunk_size=chunk_size)
     with pytest.raises(ValueError, match="`chunk_size` must be a positive int"):
         linear_scan(torch.ones(5), torch.ones(5), chunk_size=chunk_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark script (a script; here only its table is checked, never its times)
+
+
+def test_benchmark_table_flags_the_log_space_shortcut_as_wrong():
+    from lessons.scan_benchmark import format_table, timing_table
+
+    rows = timing_table([8, 512], channels=(3, 2), repeats=1)
+    assert [row["n"] for row in rows] == [8, 512]
+    assert rows[0]["max_error"]["blelloch_scan"] < 1e-5 and rows[1]["max_error"]["linear_scan"] == 0.0
+    short, long = format_table(rows).splitlines()[2:]
+    assert "(wrong)" not in short and long.count("(wrong)") == 1
+
+
+def test_benchmark_script_prints_a_table():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "lessons.scan_benchmark", "--min-log2n", "4", "--max-log2n", "5",
+                             "--repeats", "1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "| 16 |" in result.stdout and "| 32 |" in result.stdout and "machine:" in result.stdout

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lessons.widgets import EigenExplorer, GradientExplorer, SpiralExplorer
+from lessons.widgets import EigenExplorer, GradientExplorer, ScanLevelExplorer, SpiralExplorer
 from lessons.widgets.base import Explorer
 
 PNG_MAGIC = b"\x89PNG"
@@ -15,6 +15,9 @@ def control_settings(explorer: Explorer, points: int = 4):
     each control swept with the others at their defaults, plus all at min and all at max."""
     grids = {}
     for name, control in explorer.controls.items():
+        if hasattr(control, "options"):                       # dropdowns and toggle buttons: every option
+            grids[name] = list(control.options)
+            continue
         values = np.linspace(control.min, control.max, points)
         grids[name] = sorted({type(control.value)(round(v, 6)) for v in values})
     if len(grids) <= 2:
@@ -33,7 +36,7 @@ def drawn_values_are_finite(fig) -> bool:
     return bool(lines) and all(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).all() for line in lines)
 
 
-@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer])
+@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer, ScanLevelExplorer])
 def test_explorer_survives_every_setting(explorer_class):
     explorer = explorer_class()
     readouts = set()
@@ -80,3 +83,15 @@ def test_spiral_explorer_reports_memory_and_caps_explosions():
     assert "never forgets" in explorer.update(r=1.0)
     exploding = explorer.update(r=1.1, steps=300)
     assert "explodes" in exploding and "capped" in exploding
+
+
+def test_scan_explorer_steps_through_levels_until_the_scan_is_done():
+    explorer = ScanLevelExplorer()
+    assert "level 0 of 5: the input" in explorer.update(algorithm="Blelloch", n=8, level=0)
+    assert "4 combines, all at once" in explorer.update(level=1)   # up-sweep pairs neighbours
+    assert "(up-sweep): 1 combine." in explorer.update(level=3)
+    assert "not finished yet" in explorer.readout.value
+    assert "equals the sequential loop ✔" in explorer.update(level=5)
+    assert "17 for n = 8" in explorer.update(algorithm="Hillis–Steele", level=7)
+    assert "finishes after 3 levels" in explorer.readout.value
+    assert "equals the sequential loop ✔" in explorer.update(gates="random a in (0.5, 1)", n=13)
