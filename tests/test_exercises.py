@@ -116,3 +116,25 @@ def test_lesson04_checks():
     assert checks04.check_work_prediction(solutions04.HILLIS_STEELE_COMBINES_16)
     every_element = checks04.check_work_prediction(64)
     assert not every_element and "sit the level out" in every_element.message
+
+
+def test_lesson07_checks():
+    import torch
+
+    from lessons.exercises import kernels as checks07
+    from lessons.solutions import kernels as solutions07
+
+    assert checks07.check_kernel_combine(solutions07.kernel_combine)
+    swapped = checks07.check_kernel_combine(lambda a1, b1, a2, b2: (a1 * a2, a1 * b2 + b1))
+    assert not swapped and "earlier gate" in swapped.message
+    assert not checks07.check_kernel_combine(lambda a1, b1, a2, b2: (a1 + a2, b2))
+    assert not checks07.check_kernel_combine(not_implemented)
+    assert checks07.check_block_mask(solutions07.block_mask)
+    off_by_one = checks07.check_block_mask(lambda start, block, n: start + torch.arange(block) <= n)
+    assert not off_by_one and "one past the end" in off_by_one.message
+    assert not checks07.check_block_mask(lambda start, block, n: torch.ones(block, dtype=torch.bool))
+    assert not checks07.check_block_mask(lambda start, block, n: (start + torch.arange(block) < n).int())
+    assert checks07.check_fused_bytes(solutions07.fused_bytes)
+    times_n = checks07.check_fused_bytes(lambda b, d, l, n, e: e * 4 * b * d * l * n)
+    assert not times_n and "multiplied" in times_n.message
+    assert not checks07.check_fused_bytes(lambda b, d, l, n, e: e * 4 * b * d * l)

@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lessons.widgets import EigenExplorer, GradientExplorer, ScanLevelExplorer, SpiralExplorer
+from lessons.widgets import EigenExplorer, GradientExplorer, MemoryTrafficExplorer, ScanLevelExplorer, SpiralExplorer
 from lessons.widgets.base import Explorer
 
 PNG_MAGIC = b"\x89PNG"
@@ -36,7 +36,8 @@ def drawn_values_are_finite(fig) -> bool:
     return bool(lines) and all(np.isfinite(np.asarray(line.get_ydata(), dtype=float)).all() for line in lines)
 
 
-@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer, ScanLevelExplorer])
+@pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer, ScanLevelExplorer,
+                                            MemoryTrafficExplorer])
 def test_explorer_survives_every_setting(explorer_class):
     explorer = explorer_class()
     readouts = set()
@@ -95,3 +96,10 @@ def test_scan_explorer_steps_through_levels_until_the_scan_is_done():
     assert "17 for n = 8" in explorer.update(algorithm="Hillis–Steele", level=7)
     assert "finishes after 3 levels" in explorer.readout.value
     assert "equals the sequential loop ✔" in explorer.update(gates="random a in (0.5, 1)", n=13)
+
+
+def test_memory_explorer_shows_the_fused_advantage_growing_with_n():
+    explorer = MemoryTrafficExplorer()
+    small = explorer.update(state=1)
+    assert "4.0× fewer bytes" in small and "fits on the NVIDIA H200" in small
+    assert "48.7× fewer bytes" in explorer.update(state=16)

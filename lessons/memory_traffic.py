@@ -1,0 +1,130 @@
+"""Lesson 07: why the selective scan is memory-bound, and why a fused kernel makes a 16× state nearly free.
+
+Byte counts for one forward pass of mamba's selective scan with u, delta, z of shape (batch, dim, L),
+A of shape (dim, N), input-dependent B, C of shape (batch, N, L), and output y (batch, dim, L):
+
+* **fused** (one kernel, the state h (batch, dim, N) lives in SRAM/registers): read every input once,
+  write y once. The state never touches HBM.
+* **naive** (PyTorch ops that materialise): ΔA = exp(Δ⊗A) and ΔB·u are built as (batch, dim, L, N) float32
+  tensors, a scan reads both and writes h (batch, dim, L, N), and y = ⟨C, h⟩ reads h again: each of the three
+  (batch, dim, L, N) tensors is written once and read once, on top of reading the inputs and writing y.
+
+A time on the roofline is bytes / HBM bandwidth: the fastest any kernel can be if it moves those bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lessons.utils import require_in_range
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+STATE_BYTES = 4                    # the state and the (…, N) intermediates are float32 in every implementation
+FLOPS_PER_STATE_ELEMENT = 7        # exp(ΔA), Δ·u·B (2), A·h + Bu (2), C·h accumulated (2): per (b, d, t, n)
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """The two numbers a memory-bound kernel cares about: HBM bandwidth and on-chip memory per SM."""
+
+    name: str
+    hbm_bytes_per_s: float         # peak HBM bandwidth (vendor figure)
+    sram_bytes_per_sm: int         # shared memory / L1 per streaming multiprocessor
+    registers_bytes_per_sm: int    # register file per SM
+    fp32_flops: float              # peak non-tensor-core FP32 FLOP/s (vendor figure)
+
+
+ACCELERATORS = {
+    "NVIDIA H200": Accelerator("NVIDIA H200", 4.8e12, 228 * 1024, 256 * 1024, 67e12),
+    "NVIDIA A100 80GB": Accelerator("NVIDIA A100 80GB", 2.039e12, 164 * 1024, 256 * 1024, 19.5e12),
+    "NVIDIA RTX 4090": Accelerator("NVIDIA RTX 4090", 1.008e12, 100 * 1024, 256 * 1024, 82.6e12),
+}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes read from and written to HBM by one forward pass."""
+
+    reads: int
+    writes: int
+
+    @property
+    def total(self) -> int:
+        return self.reads + self.writes
+
+
+def _check_sizes(batch: int, dim: int, length: int, state: int, dtype: str) -> int:
+    """Validate the sizes; return the bytes per element of `dtype`."""
+    for name, value in (("batch", batch), ("dim", dim), ("length", length), ("state", state)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"`dtype` must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}.")
+    return DTYPE_BYTES[dtype]
+
+
+def input_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:
+    """Bytes of the inputs: u, delta (and z) (batch, dim, L); B, C (batch, N, L); A (dim, N); D, delta_bias (dim,)."""
+    element = _check_sizes(batch, dim, length, state, dtype)
+    per_token = (3 if gated else 2) * batch * dim * length + 2 * batch * state * length
+    return element * per_token + STATE_BYTES * (dim * state + 2 * dim)
+
+
+def selective_scan_traffic(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *,
+                           fused: bool, gated: bool = True) -> Traffic:
+    """HBM bytes moved by one forward selective scan, fused or naive (see the module docstring)."""
+    element = _check_sizes(batch, dim, length, state, dtype)
+    reads, writes = input_bytes(batch, dim, length, state, dtype, gated), element * batch * dim * length  # y
+    if not fused:
+        expanded = STATE_BYTES * batch * dim * length * state       # one (batch, dim, L, N) float32 tensor
+        reads, writes = reads + 3 * expanded, writes + 3 * expanded  # ΔA, ΔB·u, h: each written once, read once
+    return Traffic(reads, writes)
+
+
+def roofline_seconds(traffic: Traffic, accelerator: Accelerator) -> float:
+    """The least time to move `traffic` at the accelerator's peak HBM bandwidth."""
+    return traffic.total / accelerator.hbm_bytes_per_s
+
+
+def arithmetic_intensity(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *, fused: bool) -> float:
+    """FLOPs per HBM byte. Below the accelerator's fp32_flops / bandwidth ratio a kernel is memory-bound."""
+    flops = FLOPS_PER_STATE_ELEMENT * batch * dim * length * state
+    return flops / selective_scan_traffic(batch, dim, length, state, dtype, fused=fused).total
+
+
+def state_expansion_cost(batch: int, dim: int, length: int, dtype: str = "float32", state: int = 16) -> dict[str, float]:
+    """How much more traffic a state of size N costs than N = 1, naive against fused: the '16× for free' claim."""
+    ratio = {}
+    for fused in (False, True):
+        big = selective_scan_traffic(batch, dim, length, state, dtype, fused=fused).total
+        small = selective_scan_traffic(batch, dim, length, 1, dtype, fused=fused).total
+        ratio["fused" if fused else "naive"] = big / small
+    return ratio
+
+
+def sram_per_block(block_dim: int, chunk: int, state: int, dtype: str = "float32") -> int:
+    """On-chip bytes one fused-kernel block holds: h (block_dim, N) in float32, tiles of u, delta, z, y
+    (block_dim, chunk) and of B, C (N, chunk)."""
+    element = _check_sizes(1, block_dim, chunk, state, dtype)
+    return STATE_BYTES * block_dim * state + element * (4 * block_dim * chunk + 2 * state * chunk)
+
+
+def fits_on_chip(block_dim: int, chunk: int, state: int, accelerator: Accelerator, dtype: str = "float32") -> bool:
+    """Whether one block's working set fits in the SM's shared memory plus registers."""
+    require_in_range("state", state, 1, 4096)
+    return sram_per_block(block_dim, chunk, state, dtype) <= accelerator.sram_bytes_per_sm + accelerator.registers_bytes_per_sm
+
+
+def human_bytes(count: float) -> str:
+    """1536 -> '1.5 KiB', 3.2e9 -> '3.0 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_seconds(seconds: float) -> str:
+    """Seconds in the most readable unit: '12.3 µs', '4.5 ms', '1.2 s'."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"

@@ -1,0 +1,55 @@
+"""Lesson 07: byte counts of the naive and the fused selective scan, checked by hand on small sizes."""
+import pytest
+
+from lessons.memory_traffic import (ACCELERATORS, Traffic, arithmetic_intensity, fits_on_chip, human_bytes,
+                                    human_seconds, input_bytes, roofline_seconds, selective_scan_traffic,
+                                    sram_per_block, state_expansion_cost)
+
+
+def test_fused_and_naive_bytes_match_a_hand_count():
+    # batch 2, dim 3, L 5, N 4, float32: u, Δ, z: 3·(2·3·5) = 90 elements; B, C: 2·(2·4·5) = 80; A: 12; D, Δ-bias: 6
+    assert input_bytes(2, 3, 5, 4, "float32") == 4 * (90 + 80) + 4 * (12 + 6)
+    fused = selective_scan_traffic(2, 3, 5, 4, "float32", fused=True)
+    assert fused == Traffic(reads=752, writes=4 * 30)
+    naive = selective_scan_traffic(2, 3, 5, 4, "float32", fused=False)
+    expanded = 4 * 2 * 3 * 5 * 4                      # one (B, D, L, N) float32 tensor
+    assert naive.total == fused.total + 6 * expanded
+    assert selective_scan_traffic(2, 3, 5, 4, "bfloat16", fused=True).total < fused.total
+
+
+def test_a_sixteen_fold_state_is_nearly_free_only_when_fused():
+    cost = state_expansion_cost(batch=8, dim=1536, length=4096, dtype="bfloat16", state=16)
+    assert cost["fused"] < 1.01
+    assert cost["naive"] > 10
+
+
+def test_roofline_time_and_memory_bound_intensity():
+    gpu = ACCELERATORS["NVIDIA H200"]
+    traffic = Traffic(reads=4_800_000_000, writes=0)
+    assert roofline_seconds(traffic, gpu) == pytest.approx(1e-3)
+    naive = arithmetic_intensity(8, 1536, 4096, 16, "float32", fused=False)
+    fused = arithmetic_intensity(8, 1536, 4096, 16, "float32", fused=True)
+    assert naive < 1 < fused
+    assert naive < gpu.fp32_flops / gpu.hbm_bytes_per_s        # the naive scan is deep in the memory-bound region
+
+
+def test_sram_per_block_and_fit():
+    assert sram_per_block(64, 64, 16, "float32") == 4 * 64 * 16 + 4 * (4 * 64 * 64 + 2 * 16 * 64)
+    gpu = ACCELERATORS["NVIDIA H200"]
+    assert fits_on_chip(64, 64, 16, gpu)
+    assert not fits_on_chip(1024, 1024, 256, gpu)
+
+
+def test_human_units():
+    assert human_bytes(512) == "512 B" and human_bytes(1536) == "1.5 KiB" and human_bytes(3 * 2**30) == "3.0 GiB"
+    assert human_seconds(2e-6) == "2.0 µs" and human_seconds(0.0123) == "12.30 ms" and human_seconds(2.5) == "2.50 s"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(batch=0, dim=3, length=5, state=4), "`batch` must be a positive int"),
+    (dict(batch=2, dim=3.5, length=5, state=4), "`dim` must be a positive int"),
+    (dict(batch=2, dim=3, length=5, state=4, dtype="int8"), "`dtype` must be one of"),
+])
+def test_bad_sizes_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        selective_scan_traffic(**kwargs, fused=True)
