@@ -40,3 +40,18 @@ def show_source(obj) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+
+
+def results_path(name: str):
+    """Path of a recorded results file, `results/<name>` at the repository root (wherever the notebook runs)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "results" / name
+
+
+def show_results(name: str) -> None:
+    """Display a recorded Markdown results file from `results/`, or say plainly that it is missing."""
+    from IPython.display import Markdown, display
+
+    path = results_path(name)
+    display(Markdown(path.read_text() if path.exists() else f"*No recorded results yet: `results/{name}` is missing.*"))

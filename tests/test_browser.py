@@ -43,6 +43,11 @@ def browser():
 
 ALL_CELLS_RAN = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
                              .every(p => /\\[\\d+\\]/.test(p.innerText))"""
+# Run All stops at the first cell that raises, leaving later prompts empty: stop waiting as soon as an error shows.
+ALL_RAN_OR_ERROR = """() => [...document.querySelectorAll('.jp-OutputArea-output')]
+                             .some(o => /Traceback|Error displaying widget/.test(o.innerText))
+                          || [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+                             .every(p => /\\[\\d+\\]/.test(p.innerText))"""
 SOME_CELL_STARTED = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
                                  .some(p => /\\[(\\d+|\\*)\\]/.test(p.innerText))"""
 
@@ -62,6 +67,8 @@ def open_and_run_all(page, url: str) -> None:
             break
         except playwright_api.TimeoutError:
             continue
+    page.wait_for_function(ALL_RAN_OR_ERROR, timeout=RUN_TIMEOUT_MS)
+    assert not error_outputs(page), f"a cell failed during Run All: {error_outputs(page)}"
     page.wait_for_function(ALL_CELLS_RAN, timeout=RUN_TIMEOUT_MS)  # every prompt shows [n]: no [ ], no [*]
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=RUN_TIMEOUT_MS)
 

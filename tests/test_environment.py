@@ -65,3 +65,10 @@ def test_render_command_lists_scenes_and_names_a_bad_lesson(capsys):
     with pytest.raises(SystemExit):
         main(["--lesson", "99"])
     assert "no scene module for lesson '99'" in capsys.readouterr().err
+
+
+def test_recorded_results_are_found_from_anywhere(tmp_path, monkeypatch):
+    from lessons.utils import results_path
+
+    monkeypatch.chdir(tmp_path)              # notebooks run from copies elsewhere (the browser test does this)
+    assert results_path("scan_cpu.md").is_file()
