@@ -2,8 +2,9 @@
 called directly, so the test suite drives the same code path a slider does."""
 from lessons.widgets.complex_rnn import SpiralExplorer
 from lessons.widgets.linear_rnn import EigenExplorer
+from lessons.widgets.lru import LRUExplorer
 from lessons.widgets.memory_traffic import MemoryTrafficExplorer
 from lessons.widgets.rnn import GradientExplorer
 from lessons.widgets.scan import ScanLevelExplorer
 
-__all__ = ["EigenExplorer", "GradientExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer", "SpiralExplorer"]
+__all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer", "SpiralExplorer"]
