@@ -4,7 +4,8 @@ import itertools
 import numpy as np
 import pytest
 
-from lessons.widgets import EigenExplorer, GradientExplorer, LRUExplorer, MemoryTrafficExplorer, ScanLevelExplorer, SpiralExplorer
+from lessons.widgets import (EigenExplorer, GradientExplorer, LRUExplorer, MemoryTrafficExplorer, ScanLevelExplorer,
+                             SelectivityExplorer, SpiralExplorer)
 from lessons.widgets.base import Explorer
 
 PNG_MAGIC = b"\x89PNG"
@@ -37,7 +38,7 @@ def drawn_values_are_finite(fig) -> bool:
 
 
 @pytest.mark.parametrize("explorer_class", [GradientExplorer, EigenExplorer, SpiralExplorer, ScanLevelExplorer,
-                                            MemoryTrafficExplorer, LRUExplorer])
+                                            MemoryTrafficExplorer, LRUExplorer, SelectivityExplorer])
 def test_explorer_survives_every_setting(explorer_class):
     explorer = explorer_class()
     readouts = set()

@@ -6,5 +6,7 @@ from lessons.widgets.lru import LRUExplorer
 from lessons.widgets.memory_traffic import MemoryTrafficExplorer
 from lessons.widgets.rnn import GradientExplorer
 from lessons.widgets.scan import ScanLevelExplorer
+from lessons.widgets.ssm import SelectivityExplorer
 
-__all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer", "SpiralExplorer"]
+__all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer", "SelectivityExplorer",
+           "SpiralExplorer"]

@@ -1,0 +1,562 @@
+"""Lesson 06: the selective scan against a plain loop of the equations, its two implementations against each
+other (forward and backward, awkward shapes), clear errors, the Mamba block's causality, ZOH against Euler,
+the tasks, and a short seeded training run on selective copying."""
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lessons import selective_tasks as tasks
+from lessons.ssm import (MambaBlock, MambaModel, a_log_init, check_selective_scan_inputs, discretise_euler,
+                         discretise_zoh, dt_bias_init, final_state_weights, selective_scan, selective_scan_loop,
+                         state_size_cost, zoh_euler_gap)
+
+IMPLEMENTATIONS = [selective_scan, selective_scan_loop]
+TOL = {"rtol": 1e-9, "atol": 1e-10}        # float64 against float64
+
+
+# ---------------------------------------------------------------------------------------------
+# A third, independent reference: the equations, one scalar at a time
+# ---------------------------------------------------------------------------------------------
+def projection_at(P, b: int, d: int, n: int, t: int, dim: int, complex_a: bool):
+    """P[n] at time t for batch b, channel d, from any layout mamba accepts, as a Python number."""
+    if P.ndim == 2:
+        return P[d, n].item()
+    if P.ndim == 3:
+        P = P[:, None]                                                   # (batch, 1, N, L')
+    group = d // (dim // P.shape[1])
+    if complex_a and not P.is_complex():                                 # real/imaginary interleaved along L
+        return complex(P[b, group, n, 2 * t].item(), P[b, group, n, 2 * t + 1].item())
+    return P[b, group, n, t].item()
+
+
+def equations_loop(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    """y and the last state from h ← exp(ΔA)·h + Δ·B·u, y = Σ_n C·h (2·Re if complex) + D·u, y·silu(z)."""
+    batch, dim, length = u.shape
+    y = torch.zeros(batch, dim, length, dtype=torch.float64)
+    last = torch.zeros(batch, dim, A.shape[1], dtype=torch.complex128 if A.is_complex() else torch.float64)
+    for b, d, n in itertools.product(range(batch), range(dim), range(A.shape[1])):
+        h = 0.0
+        for t in range(length):
+            step = delta[b, d, t].item() + (delta_bias[d].item() if delta_bias is not None else 0.0)
+            step = math.log1p(math.exp(step)) if delta_softplus else step
+            a = A[d, n].item()
+            gate = complex(math.e) ** (step * a) if isinstance(a, complex) else math.exp(step * a)
+            h = gate * h + step * projection_at(B, b, d, n, t, dim, A.is_complex()) * u[b, d, t].item()
+            out = projection_at(C, b, d, n, t, dim, A.is_complex()) * h
+            y[b, d, t] += 2 * out.real if A.is_complex() else out
+        last[b, d, n] = h
+    if D is not None:
+        y += D[:, None] * u
+    if z is not None:
+        y *= z * torch.sigmoid(z)
+    return y, last
+
+
+def random_inputs(batch, dim, length, state, complex_a=False, b_form="input", c_form="input", groups=1,
+                  extras=True, packed=True, seed=0, dtype=torch.float64):
+    """Fresh random arguments for selective_scan (keyword dict). Forms: "fixed", "input", "grouped"."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)          # noqa: E731
+    A = -torch.rand(dim, state, generator=g, dtype=dtype) - 0.5                   # decaying, as in Mamba
+    if complex_a:
+        A = torch.complex(A, rand(dim, state))
+
+    def projection(form):
+        if form == "fixed":
+            return torch.complex(rand(dim, state), rand(dim, state)) if complex_a else rand(dim, state)
+        steps = 2 * length if complex_a and packed else length
+        shape = (batch, state, steps) if form == "input" else (batch, groups, state, steps)
+        P = rand(*shape)
+        return torch.complex(P, rand(*shape)) if complex_a and not packed else P
+
+    args = dict(u=rand(batch, dim, length), delta=torch.rand(batch, dim, length, generator=g, dtype=dtype) * 0.5,
+                A=A, B=projection(b_form), C=projection(c_form))
+    if extras:
+        args.update(D=rand(dim), z=rand(batch, dim, length), delta_bias=rand(dim) * 0.3, delta_softplus=True)
+    return args
+
+
+FORMS = ["fixed", "input", "grouped"]
+
+
+@pytest.mark.parametrize("complex_a", [False, True], ids=["real A", "complex A"])
+@pytest.mark.parametrize("b_form, c_form", list(itertools.product(FORMS, FORMS)))
+@pytest.mark.parametrize("extras", [False, True], ids=["bare", "D z bias softplus"])
+def test_both_implementations_match_the_equations(complex_a, b_form, c_form, extras):
+    args = random_inputs(2, 4, 5, 3, complex_a, b_form, c_form, groups=2, extras=extras,
+                         seed=hash((complex_a, b_form, c_form, extras)) % 1000)
+    want_y, want_last = equations_loop(**args)
+    for scan in IMPLEMENTATIONS:
+        y, last = scan(**args, return_last_state=True)
+        torch.testing.assert_close(y, want_y, **TOL, msg=scan.__name__)
+        torch.testing.assert_close(last, want_last, **TOL, msg=scan.__name__)
+        torch.testing.assert_close(scan(**args), want_y, **TOL)                 # and without the last state
+
+
+def test_complex_projections_may_be_complex_tensors_or_mamba_packed_reals():
+    packed = random_inputs(2, 3, 6, 4, complex_a=True, extras=True, packed=True, seed=3)
+    unpacked = dict(packed)
+    for name in "BC":   # (batch, N, 2L) real, (re, im) interleaved along L  ->  (batch, N, L) complex
+        unpacked[name] = torch.view_as_complex(packed[name].unflatten(-1, (-1, 2)).contiguous())
+    for scan in IMPLEMENTATIONS:
+        torch.testing.assert_close(scan(**packed), scan(**unpacked), **TOL)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loop against scan: forward and backward on awkward shapes
+# ---------------------------------------------------------------------------------------------
+AWKWARD = [  # (batch, dim, L, N)
+    (1, 1, 1, 1), (1, 3, 1, 4), (1, 2, 37, 1), (2, 5, 13, 4), (1, 4, 31, 16), (3, 2, 64, 2)]
+
+
+@pytest.mark.parametrize("shape", AWKWARD, ids=lambda s: "b{}-d{}-L{}-N{}".format(*s))
+@pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("forms", [("input", "input"), ("fixed", "grouped")], ids=["input", "fixed+grouped"])
+def test_scan_matches_loop_forward_and_backward(shape, complex_a, forms):
+    batch, dim, length, state = shape
+    groups = 1 if dim % 2 else 2
+    args = random_inputs(batch, dim, length, state, complex_a, *forms, groups=groups, seed=sum(shape))
+    leaves = {k: v.requires_grad_(True) for k, v in args.items() if isinstance(v, torch.Tensor)}
+    results = []
+    for scan in IMPLEMENTATIONS:
+        y, last = scan(**args, return_last_state=True)
+        weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)       # not all-ones
+        loss = (weights * y).sum() + (last.abs() ** 2).sum()
+        results.append((y, last, torch.autograd.grad(loss, list(leaves.values()))))
+    (y1, last1, grads1), (y2, last2, grads2) = results
+    torch.testing.assert_close(y1, y2, **TOL)
+    torch.testing.assert_close(last1, last2, **TOL)
+    for name, g1, g2 in zip(leaves, grads1, grads2):
+        torch.testing.assert_close(g1, g2, rtol=1e-8, atol=1e-9, msg=f"gradient of {name}")
+
+
+def test_gradcheck_on_a_small_input_dependent_scan():
+    args = random_inputs(1, 2, 5, 3, complex_a=False, extras=True, seed=11)
+    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+    for name in names:
+        args[name].requires_grad_(True)
+
+    def scan(*tensors):
+        return selective_scan(**{**args, **dict(zip(names, tensors))})
+
+    assert torch.autograd.gradcheck(scan, [args[n] for n in names])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_computes_in_float32_and_returns_the_input_dtype(dtype):
+    args = random_inputs(2, 3, 9, 4, extras=True, seed=5, dtype=torch.float32)
+    low = {k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+    for scan in IMPLEMENTATIONS:
+        y, last = scan(**low, return_last_state=True)
+        assert y.dtype == dtype and last.dtype == torch.float32
+        upcast = {k: v.float() if isinstance(v, torch.Tensor) else v for k, v in low.items()}
+        torch.testing.assert_close(y, scan(**upcast).to(dtype), rtol=0, atol=0)
+
+
+def test_complex_last_state_and_real_output():
+    args = random_inputs(2, 3, 7, 4, complex_a=True, seed=8, dtype=torch.float32)
+    y, last = selective_scan(**args, return_last_state=True)
+    assert y.dtype == torch.float32 and last.dtype == torch.complex64 and last.shape == (2, 3, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: the error names the argument and the shape it expected
+# ---------------------------------------------------------------------------------------------
+def good(**changes):
+    args = random_inputs(2, 4, 37, 16, extras=True, seed=1, dtype=torch.float32)
+    args.update(changes)
+    return args
+
+
+BAD_INPUTS = {
+    "u of rank 2": (dict(u=torch.randn(4, 37)), r"`u` must have 3 dimensions"),
+    "delta with another L": (dict(delta=torch.rand(2, 4, 36)), r"`delta` must be \(batch, dim, L\) = \(2, 4, 37\)"),
+    "A with another dim": (dict(A=-torch.rand(5, 16)), r"`A` must be \(dim, N\) with dim = 4"),
+    "A transposed": (dict(A=-torch.rand(16, 4)), r"did you pass \(N, dim\)\? Use A\.T"),
+    "A of rank 1": (dict(A=-torch.rand(16)), r"`A` must have 2 dimensions"),
+    "B as (batch, L, N)": (dict(B=torch.randn(2, 37, 16)),
+                           r"`B` must be \(dim, N\) = \(4, 16\) or \(batch, N, L\) = \(2, 16, 37\); got \(2, 37, 16\)"
+                           r" — did you pass \(batch, L, N\)\?"),
+    "C as (batch, L, N)": (dict(C=torch.randn(2, 37, 16)), r"`C` must be .*did you pass \(batch, L, N\)"),
+    "B with another N": (dict(B=torch.randn(4, 15)), r"`B` must be \(dim, N\) = \(4, 16\)"),
+    "C with another L": (dict(C=torch.randn(2, 16, 30)), r"`C` must be .*\(batch, N, L\) = \(2, 16, 37\); got \(2, 16, 30\)"),
+    "B grouped with 3 groups for dim 4": (dict(B=torch.randn(2, 3, 16, 37)), r"G dividing dim = 4"),
+    "B of rank 1": (dict(B=torch.randn(16)), r"`B` must be \(dim, N\)"),
+    "integer u": (dict(u=torch.ones(2, 4, 37, dtype=torch.long)), r"`u` must be a floating-point tensor.*int64"),
+    "integer delta": (dict(delta=torch.ones(2, 4, 37, dtype=torch.int32)), r"`delta` must be a floating-point"),
+    "integer B": (dict(B=torch.ones(2, 16, 37, dtype=torch.long)), r"`B` must be a floating-point"),
+    "complex B with real A": (dict(B=torch.randn(4, 16, dtype=torch.cfloat)), r"`B` is complex .* but `A` is real"),
+    "D of the wrong size": (dict(D=torch.randn(3)), r"`D` must be a real \(dim,\) = \(4,\) tensor; got shape \(3,\)"),
+    "delta_bias of the wrong size": (dict(delta_bias=torch.randn(4, 1)), r"`delta_bias` must be a real \(dim,\)"),
+    "z with another batch": (dict(z=torch.randn(1, 4, 37)), r"`z` must be \(batch, dim, L\) = \(2, 4, 37\)"),
+    "u not a tensor": (dict(u=[[1.0]]), r"`u` must be a torch.Tensor"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("scan", IMPLEMENTATIONS, ids=lambda f: f.__name__)
+def test_bad_input_names_the_argument_and_the_expected_shape(case, scan):
+    changes, message = BAD_INPUTS[case]
+    with pytest.raises((ValueError, TypeError), match=message):
+        scan(**good(**changes))
+
+
+def test_complex_a_expects_packed_real_projections_of_length_2L():
+    args = random_inputs(2, 4, 5, 3, complex_a=True, seed=2, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"\(batch, N, L\) = \(2, 3, 10\) \(complex A: real and imaginary"):
+        selective_scan(**{**args, "B": torch.randn(2, 3, 5)})
+
+
+def test_check_reports_the_sizes():
+    shapes = check_selective_scan_inputs(**{k: v for k, v in good().items() if k != "delta_softplus"})
+    assert (shapes.batch, shapes.dim, shapes.length, shapes.state) == (2, 4, 37, 16)
+    assert shapes.compute == torch.float32 and not shapes.complex_a
+
+
+# ---------------------------------------------------------------------------------------------
+# Discretisation: ZOH against Euler
+# ---------------------------------------------------------------------------------------------
+def test_zoh_matches_the_matrix_exponential_of_the_augmented_system():
+    """exp([[A, B], [0, 0]]·Δ) = [[Ā, B̄], [0, 1]] for ZOH: an independent way to get B̄."""
+    A = -torch.tensor([1.0, 2.5, 7.0], dtype=torch.float64)
+    B = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    for delta in (1e-3, 0.1, 0.7):
+        block = torch.zeros(4, 4, dtype=torch.float64)
+        block[:3, :3], block[:3, 3] = torch.diag(A), B
+        exact = torch.linalg.matrix_exp(block * delta)
+        A_bar, B_bar = discretise_zoh(torch.tensor(delta, dtype=torch.float64), A, B)
+        torch.testing.assert_close(A_bar, torch.diagonal(exact[:3, :3]), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(B_bar, exact[:3, 3], rtol=1e-12, atol=1e-14)
+
+
+def test_zoh_and_euler_agree_as_delta_goes_to_zero_and_differ_at_typical_delta():
+    A = -torch.arange(1, 17, dtype=torch.float64)                                 # Mamba's init, N = 16
+    B = torch.randn(16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    gaps = []
+    for delta in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5):
+        d = torch.tensor(delta, dtype=torch.float64)
+        (zoh_a, zoh_b), (euler_a, euler_b) = discretise_zoh(d, A, B), discretise_euler(d, A, B)
+        assert torch.equal(zoh_a, euler_a)                                        # Ā is the same exp(ΔA)
+        gap = float(((euler_b - zoh_b).abs() / zoh_b.abs()).max())
+        torch.testing.assert_close(torch.tensor(gap, dtype=torch.float64), zoh_euler_gap(d, A).max(), rtol=1e-6, atol=1e-15)
+        gaps.append(gap)
+    assert all(later < earlier for earlier, later in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-3
+    for earlier, later in zip(gaps[1:], gaps[2:]):                                # first order: ÷10 per decade
+        assert 9 < earlier / later < 11
+    assert gaps[0] == pytest.approx(float(zoh_euler_gap(0.1, -16.0)), rel=1e-9)
+    assert 0.95 < gaps[0] < 1.05   # Δ = 0.1, A = −16 (ΔA = −1.6): Euler's B̄ is about twice ZOH's
+    assert float(zoh_euler_gap(1e-3, -1.0)) == pytest.approx(5e-4, rel=1e-3)      # ≈ |ΔA|/2 for small ΔA
+
+
+def test_zoh_is_finite_and_continuous_at_a_zero():
+    A = torch.tensor([0.0, 1e-9, -1e-9, 1e-3, -1.0], dtype=torch.float64)
+    _, B_bar = discretise_zoh(torch.tensor(0.5, dtype=torch.float64), A, torch.ones_like(A))
+    assert torch.isfinite(B_bar).all() and torch.allclose(B_bar[:3], torch.full((3,), 0.5, dtype=torch.float64))
+
+
+def test_zoh_accepts_complex_a():
+    A = torch.tensor([-1 + 2j, -0.5 - 1j], dtype=torch.complex128)
+    delta = torch.tensor(0.3, dtype=torch.float64)
+    _, B_bar = discretise_zoh(delta, A, torch.ones_like(A))
+    torch.testing.assert_close(B_bar, (torch.exp(delta * A) - 1) / A)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Mamba block and model
+# ---------------------------------------------------------------------------------------------
+def test_block_initialisation_follows_mamba():
+    torch.manual_seed(0)
+    block = MambaBlock(d_model=32, d_state=16)
+    delta = F.softplus(block.dt_proj.bias)
+    assert delta.min() >= 1e-3 * 0.999 and delta.max() <= 0.1 * 1.001
+    assert delta.log().std() > 0.9   # log-uniform over [ln 1e-3, ln 0.1] has std 4.6/√12 ≈ 1.33
+    torch.testing.assert_close(-torch.exp(block.A_log), -torch.arange(1.0, 17.0).repeat(64, 1))
+    assert torch.equal(block.D, torch.ones(64)) and block.dt_rank == 2
+    assert a_log_init(3, 2).shape == (3, 2) and dt_bias_init(10).shape == (10,)
+
+
+@pytest.mark.parametrize("length", [1, 7, 23])
+def test_block_is_causal(length):
+    torch.manual_seed(1)
+    block = MambaBlock(d_model=8, d_state=4).double()
+    x = torch.randn(2, length, 8, dtype=torch.float64)
+    before = block(x)
+    for t in range(length):
+        x2 = x.clone()
+        x2[:, t] += torch.randn(2, 8, dtype=torch.float64)
+        after = block(x2)
+        torch.testing.assert_close(after[:, :t], before[:, :t], rtol=0, atol=0)   # the past never changes
+        assert (after[:, t] - before[:, t]).abs().max() > 1e-6                     # the present does
+
+
+def test_model_is_causal_and_shaped():
+    model = MambaModel(vocab_size=10, d_output=7, d_model=8, d_state=4, n_layers=2)
+    tokens = torch.randint(0, 10, (3, 12), generator=torch.Generator().manual_seed(0))
+    logits = model(tokens)
+    assert logits.shape == (3, 12, 7)
+    changed = tokens.clone()
+    changed[:, 5] = (changed[:, 5] + 1) % 10
+    with torch.no_grad():
+        torch.testing.assert_close(model(changed)[:, :5], logits[:, :5].detach(), rtol=0, atol=0)
+
+
+def test_the_scan_can_be_swapped_behind_the_same_signature():
+    tokens = torch.randint(0, 10, (2, 9), generator=torch.Generator().manual_seed(0))
+    fast = MambaModel(10, 10, d_model=8, d_state=4, seed=3)
+    slow = MambaModel(10, 10, d_model=8, d_state=4, seed=3, scan=selective_scan_loop)
+    torch.testing.assert_close(fast(tokens), slow(tokens), rtol=1e-5, atol=1e-6)
+
+
+def test_model_seeding_is_deterministic_and_leaves_the_global_stream_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    a = MambaModel(10, 10, d_model=8, seed=4)
+    assert torch.equal(torch.rand(1), expected)
+    b = MambaModel(10, 10, d_model=8, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_model_rejects_float_input():
+    with pytest.raises(ValueError, match=r"`tokens` must be a \(batch, L\) long tensor"):
+        MambaModel(10, 10, d_model=8)(torch.randn(2, 5))
+
+
+def test_block_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="`d_state` must be a positive int"):
+        MambaBlock(8, d_state=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the notebook shows
+# ---------------------------------------------------------------------------------------------
+def test_final_state_weights_are_the_derivative_of_the_last_state():
+    args = random_inputs(2, 3, 11, 4, b_form="input", extras=False, seed=9)
+    u = args["u"].requires_grad_(True)
+    _, last = selective_scan(**args, return_last_state=True)                       # (batch, dim, N)
+    weights = final_state_weights(args["delta"], args["A"], args["B"])            # (batch, dim, N, L)
+    for b, d, n in [(0, 0, 0), (1, 2, 3), (0, 1, 2)]:
+        (grad,) = torch.autograd.grad(last[b, d, n], u, retain_graph=True)
+        torch.testing.assert_close(grad[b, d], weights[b, d, n], **TOL)
+
+
+def test_small_delta_keeps_the_state_and_large_delta_resets_it():
+    A = -torch.ones(1, 1, dtype=torch.float64)
+    delta = torch.tensor([[[1.0, 1e-4, 1e-4, 1e-4]]], dtype=torch.float64)       # write, then three skips
+    weights = final_state_weights(delta, A)[0, 0, 0]
+    assert weights[0] > 0.99 * math.exp(-3e-4) and weights[1:].max() < 1.1e-4
+    delta = torch.tensor([[[1.0, 1e-4, 5.0, 1e-4]]], dtype=torch.float64)        # a big Δ at t = 2 resets
+    weights = final_state_weights(delta, A)[0, 0, 0]
+    assert weights[0] < 0.01 and weights[2] > 4.9
+
+
+def test_state_size_cost_counts_bytes():
+    cost = state_size_cost(batch=2, dim=8, state=16, length=100)
+    assert cost["all states"] == 2 * 8 * 16 * 100 * 4 and cost["one state"] == 2 * 8 * 16 * 4
+    assert cost["inputs and outputs"] == (4 * 2 * 8 * 100 + 2 * 2 * 16 * 100) * 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks
+# ---------------------------------------------------------------------------------------------
+def test_selective_copying_outputs_the_symbols_in_order():
+    x, y, mask = tasks.selective_copying(64, n_memorize=4, region=12, n_symbols=5,
+                                         generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (64, 16) and mask.tolist() == [False] * 12 + [True] * 4
+    for row, target in zip(x, y):
+        symbols = row[:12][row[:12] != tasks.NOISE]
+        assert torch.equal(symbols, target[12:]) and (row[12:] == tasks.GO).all()
+        assert symbols.min() >= tasks.FIRST_SYMBOL and symbols.max() < tasks.vocab_size(5)
+    assert tasks.decode(x[0]).count(">") == 4
+
+
+def test_induction_heads_answer_is_the_token_after_the_first_trigger():
+    x, y, mask = tasks.induction_heads(32, length=10, n_symbols=4, generator=torch.Generator().manual_seed(1))
+    assert mask.sum() == 1 and mask[-1]
+    for row, target in zip(x, y):
+        first = int((row == tasks.GO).nonzero()[0])
+        assert first < 8 and (row == tasks.GO).sum() == 2 and target[-1] == row[first + 1]
+
+
+def test_associative_recall_answer_is_the_asked_keys_value():
+    x, y, mask = tasks.associative_recall(32, n_pairs=3, n_symbols=6, generator=torch.Generator().manual_seed(2))
+    assert x.shape == (32, 8) and mask[-1] and mask.sum() == 1
+    for row, target in zip(x, y):
+        pairs = dict(zip(row[:6:2].tolist(), row[1:6:2].tolist()))
+        assert len(pairs) == 3 and row[6] == tasks.GO and target[-1] == pairs[int(row[7])]
+
+
+def test_encode_decode_round_trip_and_errors():
+    assert tasks.decode(tasks.encode("..a.b >>")) == "..a.b>>"
+    with pytest.raises(ValueError, match=r"unknown characters \['7'\]"):
+        tasks.encode("a7")
+    with pytest.raises(ValueError, match="`n_memorize` .* at most `region`"):
+        tasks.selective_copying(2, n_memorize=5, region=4)
+    with pytest.raises(ValueError, match="`batch` must be a positive int"):
+        tasks.induction_heads(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: a short seeded run on selective copying improves the loss
+# ---------------------------------------------------------------------------------------------
+def test_training_on_selective_copying_improves_the_loss():
+    from lessons.training import fit
+
+    torch.manual_seed(0)
+    model = MambaModel(tasks.vocab_size(4), tasks.vocab_size(4), d_model=16, d_state=8, n_layers=2, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    history = fit(model, lambda _: tasks.selective_copying(32, 2, 8, 4, generator), steps=80, lr=1e-2)
+    start, end = sum(history["loss"][:5]) / 5, sum(history["loss"][-5:]) / 5
+    assert start > 1.6                           # ≈ ln 6 = 1.79: a guess among the 6 outputs
+    assert end < start - 0.5, (start, end)       # a margin, not just "lower"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercise checks: solutions pass, typical wrong answers get a hint
+# ---------------------------------------------------------------------------------------------
+def test_discretise_check():
+    from lessons.exercises import ssm as checks
+    from lessons.solutions import ssm as solutions
+
+    assert checks.check_discretise(solutions.discretise)
+    cases = {
+        "1 + ΔA": lambda d, A, B: (1 + d * A, d * B),
+        "zero-order hold": lambda d, A, B: discretise_zoh(d, A, B),
+        "B itself": lambda d, A, B: (torch.exp(d * A), B),
+        "Ā is off": lambda d, A, B: (torch.exp(-d * A), d * B),
+        "shapes": lambda d, A, B: (A.T, B.T),
+        "NotImplementedError": lambda d, A, B: (_ for _ in ()).throw(NotImplementedError),
+        "expected a pair": lambda d, A, B: 3.0,
+    }
+    for expected, fn in cases.items():
+        verdict = checks.check_discretise(fn)
+        assert not verdict and expected in verdict.message, (expected, verdict.message)
+
+
+def test_gate_prediction_check():
+    from lessons.exercises import ssm as checks
+    from lessons.solutions import ssm as solutions
+
+    assert checks.check_gate_prediction(solutions.GATE_PREDICTION)
+    for answer, expected in [(0.8, "1 + ΔA"), (-0.2, "ΔA itself"), (math.exp(-2), "left out Δ"),
+                             (0.5, "not it"), (None, "haven't made a prediction"), ("0.82", "not a number")]:
+        verdict = checks.check_gate_prediction(answer)
+        assert not verdict and expected in verdict.message, (answer, verdict.message)
+
+
+def test_state_shape_check():
+    from lessons.exercises import ssm as checks
+    from lessons.solutions import ssm as solutions
+
+    assert checks.check_state_shape(solutions.STATE_SHAPE)
+    assert checks.check_state_shape(list(solutions.STATE_SHAPE))
+    for answer, expected in [((4, 64), "one number per channel"), ((4, 16), "shares one state"),
+                             ((4, 64, 100), "includes L"), ((4, 64, 16, 100), "includes L"), ((1, 2), "not it"),
+                             (None, "haven't answered"), ("abc", "not a shape")]:
+        verdict = checks.check_state_shape(answer)
+        assert not verdict and expected in verdict.message, (answer, verdict.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# The explorer (the lead adds it to tests/test_widgets.py's sweep too)
+# ---------------------------------------------------------------------------------------------
+def test_explorer_every_slider_changes_the_readout_in_every_mode():
+    from lessons.widgets.ssm import SelectivityExplorer
+
+    explorer = SelectivityExplorer(model=MambaModel(tasks.vocab_size(8), tasks.vocab_size(8), d_model=8, d_state=4))
+    for mode in explorer.controls["mode"].options:
+        explorer.update(mode=mode, delta_scale=1.0, a_scale=1.0)
+        for name in ("delta_scale", "a_scale"):
+            slider = explorer.controls[name]
+            readouts = {explorer.update(**{name: value}) for value in (slider.min, slider.max, 1.0)}
+            assert len(readouts) == 3, (mode, name, readouts)
+            assert not any("nan" in r.lower() or "inf" in r.lower() for r in readouts)
+
+
+def test_explorer_reports_selectivity_and_plain_errors():
+    from lessons.widgets.ssm import HAND_SET, TIME_INVARIANT, SelectivityExplorer
+
+    explorer = SelectivityExplorer()
+    selective = explorer.update(text="..a.....b.........", mode=HAND_SET)
+    fixed = explorer.update(mode=TIME_INVARIANT)
+    share = lambda text: int(text.split("symbols hold ")[1].split("%")[0])          # noqa: E731
+    assert share(selective) > 80 > 30 > share(fixed)
+    assert "unknown characters ['7']" in explorer.update(text="ab7")
+    assert "type a sequence" in explorer.update(text="   ")
+    assert "no symbols typed" in explorer.update(text="....>>")
+    assert "symbols hold" in explorer.update(text="..A..")                         # capitals are read as symbols
+    trained = SelectivityExplorer(model=MambaModel(tasks.vocab_size(2), tasks.vocab_size(2), d_model=8, d_state=4))
+    assert "knows the symbols 'a'–'b' only" in trained.update(text="..c..", mode="trained Mamba, layer 1")
+
+
+def test_explorer_survives_the_generic_sweep():
+    from lessons.widgets.ssm import SelectivityExplorer
+    from tests.test_widgets import PNG_MAGIC, control_settings, drawn_values_are_finite
+
+    explorer = SelectivityExplorer()
+    for setting in control_settings(explorer, points=3):
+        text = explorer.update(**setting)
+        assert bytes(explorer.image.value).startswith(PNG_MAGIC) and "nan" not in text.lower()
+        assert drawn_values_are_finite(explorer.draw(**explorer.values())[1]), setting
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebook's helpers
+# ---------------------------------------------------------------------------------------------
+def test_fixed_delta_ssm_is_a_convolution_and_selective_one_is_not():
+    from lessons.ssm import causal_convolution, lti_kernel, ssm_matrix, toeplitz_gap
+
+    g = torch.Generator().manual_seed(4)
+    L, A = 13, -torch.rand(3, generator=g, dtype=torch.float64) - 0.1
+    B, C = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    u = torch.randn(2, 4, L, generator=g, dtype=torch.float64)
+    conv = causal_convolution(u, lti_kernel(0.3, A, B, C, L))
+    scan = selective_scan(u, torch.full_like(u, 0.3), A.expand(4, 3), B.expand(4, 3), C.expand(4, 3))
+    torch.testing.assert_close(conv, scan, **TOL)
+    fixed = ssm_matrix(torch.full((L,), 0.3, dtype=torch.float64), A, B[:, None].expand(3, L), C[:, None].expand(3, L))
+    assert toeplitz_gap(fixed) < 1e-12
+    varying = torch.rand(L, generator=g, dtype=torch.float64)
+    Bt, Ct = torch.randn(3, L, generator=g, dtype=torch.float64), torch.randn(3, L, generator=g, dtype=torch.float64)
+    M = ssm_matrix(varying, A, Bt, Ct)
+    assert toeplitz_gap(M) > 0.1
+    torch.testing.assert_close(u[0, 0] @ M.T, selective_scan(u[:1, :1], varying[None, None], A[None], Bt[None], Ct[None])[0, 0], **TOL)
+
+
+def test_notation_table_points_at_real_lines():
+    import inspect
+
+    from lessons import ssm
+
+    lines = inspect.getsource(ssm).splitlines()
+    table = ssm.notation_table().splitlines()
+    assert len(table) == len(ssm.NOTATION) + 1
+    for row, (_, _, snippet) in zip(table[1:], ssm.NOTATION):
+        number = int(row.split("lessons/ssm.py:")[1].split()[0])
+        assert snippet in lines[number - 1]
+
+
+def test_selection_by_token_kind_and_position_accuracy():
+    from lessons.ssm import position_accuracy, selection_by_token_kind, selection_table
+
+    model = MambaModel(tasks.vocab_size(4), tasks.vocab_size(4), d_model=8, d_state=4)
+    x, y, mask = tasks.selective_copying(16, 3, 10, 4, generator=torch.Generator().manual_seed(0))
+    by_kind = selection_by_token_kind(model, x)
+    assert len(by_kind) == 2 and set(by_kind[0]) == {"Δ", "‖B‖", "‖C‖"}
+    assert set(by_kind[0]["Δ"]) == {"symbol", "noise", "go"} and all(v > 0 for v in by_kind[0]["Δ"].values())
+    assert "symbol/noise" in selection_table(by_kind)
+    accuracies = position_accuracy(model, x, y, mask)
+    assert len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies)
+
+
+def test_copying_experiment_runs_both_models_on_a_tiny_budget():
+    from lessons.ssm import SELECTIVE, TIME_INVARIANT, copying_experiment, make_copying_model
+
+    runs = copying_experiment(verbose=False, region=6, n_memorize=2, n_symbols=3, steps=2, batch=4, d_model=8)
+    assert [run.name for run in runs] == [TIME_INVARIANT, SELECTIVE]
+    assert all(len(run.history["loss"]) == 2 and len(run.per_position) == 2 for run in runs)
+    with pytest.raises(ValueError, match="`name` must be"):
+        make_copying_model("GRU", 3)
