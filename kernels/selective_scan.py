@@ -1,0 +1,496 @@
+"""Mamba's selective scan as one fused Triton kernel, forward and backward.
+
+`selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)` has the signature,
+shapes and results of mamba_ssm's `selective_scan_fn` and of `lessons.ssm.selective_scan` (lesson 06):
+
+    h_t[d, n] = exp(Δ_t[d]·A[d, n])·h_{t−1}[d, n] + Δ_t[d]·B_t[n]·u_t[d]
+    y_t[d]    = Σ_n C_t[n]·h_t[d, n] + D[d]·u_t[d],       out = y·silu(z)
+
+One program owns BLOCK_D channels of one batch element and walks L in chunks of BLOCK_L steps. It loads
+the chunk's u and Δ (BLOCK_D, BLOCK_L) once, then for each state index n = 0 … N−1 builds Ā = exp(ΔA[:, n])
+and ΔB[n]u in registers, scans them with `tl.associative_scan` (lesson 04's combine), adds C[n]·h to y,
+and keeps the last h[:, n] as the carry into the next chunk. It writes only y (and h_L if asked). The
+state h (batch, dim, N) never goes to global memory, and neither does anything of size
+(batch, dim, N, L): the ×N expansion happens in registers. That is the memory trick of lesson 07.
+(mamba's CUDA kernel has the same shape: a loop over n around a block-wide scan over a chunk of L.)
+
+The backward kernel recomputes what it needs. Pass 1 walks forward and writes only the state at the start
+of each chunk to a scratch buffer (1/BLOCK_L of the history of h, in the backward pass only), using the
+closed form of a chunk's total gate, Π_t exp(Δ_t A) = exp(A·Σ_t Δ_t). Pass 2 walks the chunks from the
+end: it recomputes h inside the chunk from the saved start state, runs the reverse scan
+g_t = ∂L/∂h_t + Ā_{t+1}·g_{t+1} (Martin & Cundy 2017), and turns g into every gradient. It uses Ā_t h_{t−1} = h_t − Δ_t B_t u_t, so no shifted state is needed.
+Gradients of B and C that vary in time are summed over channels with atomic adds, as mamba's CUDA does.
+
+Supported: real A (dim, N); B and C each (dim, N) or (batch, N, L); float32, float16, bfloat16 (and
+float64, for gradcheck) inputs, computed in float32 (float64). Complex A and grouped B/C are not fused
+here: use `lessons.ssm.selective_scan` for those.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
+from kernels.scan import combine
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+MAX_STATE = 256          # h (BLOCK_D, N) lives in registers; mamba's CUDA kernel has the same limit
+
+# ---------------------------------------------------------------------------------------------
+# Kernel helpers: each loads or computes one tile
+# ---------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def softplus(x):
+    """log(1 + eˣ), and x itself above 20 (PyTorch's threshold)."""
+    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
+
+
+@triton.jit
+def load_channel_vector(ptr, d, dim, PRESENT: tl.constexpr, COMPUTE: tl.constexpr):
+    """D or delta_bias as a (BLOCK_D, 1) column; zeros when the argument was not given."""
+    if PRESENT:  # a compile-time branch: only one of the two is generated
+        column = tl.load(ptr + d, mask=d < dim, other=0.0).to(COMPUTE)[:, None]
+    else:
+        column = tl.zeros_like(d).to(COMPUTE)[:, None]
+    return column
+
+
+@triton.jit
+def load_a_column(A_ptr, d, k, dim, N, COMPUTE: tl.constexpr):
+    """Column k of A (dim, N) as (BLOCK_D,); 0 for channels past the end (so their gate is 1)."""
+    return tl.load(A_ptr + d * N + k, mask=d < dim, other=0.0).to(COMPUTE)
+
+
+@triton.jit
+def load_delta(delta_ptr, at, mask, bias, SOFTPLUS: tl.constexpr, COMPUTE: tl.constexpr):
+    """Δ (BLOCK_D, BLOCK_L) as the recurrence uses it, 0 where masked, and the softplus input delta + bias."""
+    before = tl.load(delta_ptr + at, mask=mask, other=0.0).to(COMPUTE) + bias
+    if SOFTPLUS:
+        dt = softplus(before)
+    else:
+        dt = before
+    return tl.where(mask, dt, 0.0), before
+
+
+@triton.jit
+def load_projection(ptr, batch, d, k, l, dim, N, L, VARYING: tl.constexpr, COMPUTE: tl.constexpr):
+    """Row k of B or C, shaped to broadcast against (BLOCK_D, BLOCK_L): (1, BL) from (batch, N, L) when it
+    varies in time, (BD, 1) from (dim, N) when it does not."""
+    if VARYING:
+        row = tl.load(ptr + (batch * N + k) * L + l, mask=l < L, other=0.0).to(COMPUTE)[None, :]
+    else:
+        row = tl.load(ptr + d * N + k, mask=d < dim, other=0.0).to(COMPUTE)[:, None]
+    return row
+
+
+@triton.jit
+def column(tile, n, k):
+    """tile[:, k] of a (BLOCK_D, BLOCK_N) register tile, as (BLOCK_D,): registers cannot be indexed by a variable."""
+    return tl.sum(tl.where(n[None, :] == k, tile, 0.0), axis=1)
+
+
+@triton.jit
+def with_column(tile, n, k, value):
+    """tile with column k replaced by value (BLOCK_D,)."""
+    return tl.where(n[None, :] == k, value[:, None], tile)
+
+
+@triton.jit
+def lane(x, lanes, which: tl.constexpr):
+    """x[:, which] of a (BLOCK_D, BLOCK_L) tile, as (BLOCK_D,)."""
+    return tl.sum(tl.where(lanes[None, :] == which, x, 0.0), axis=1)
+
+
+@triton.jit
+def scan_chunk(gates, tokens, h_start):
+    """h_t for one state index inside a chunk (BLOCK_D, BLOCK_L), from the state before it (BLOCK_D,)."""
+    a_prefix, b_prefix = tl.associative_scan((gates, tokens), 1, combine)
+    return a_prefix * h_start[:, None] + b_prefix
+
+
+@triton.jit
+def gate_output(y, z_ptr, at, mask, HAS_Z: tl.constexpr, COMPUTE: tl.constexpr):
+    """out = y·silu(z), or y when there is no z."""
+    if HAS_Z:
+        z = tl.load(z_ptr + at, mask=mask, other=0.0).to(COMPUTE)
+        y = y * z * tl.sigmoid(z)
+    return y
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward kernel
+# ---------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def selective_scan_forward_kernel(
+    u_ptr, delta_ptr, z_ptr,        # (batch, dim, L) contiguous
+    A_ptr,                          # (dim, N)
+    B_ptr, C_ptr,                   # (batch, N, L) when *_VARYING, else (dim, N)
+    D_ptr, bias_ptr,                # (dim,), read only when HAS_D / HAS_BIAS
+    out_ptr,                        # (batch, dim, L), written: y·silu(z)
+    last_state_ptr,                 # (batch, dim, N), written only when WRITE_LAST_STATE
+    dim, L, N,                      # sizes
+    B_VARYING: tl.constexpr, C_VARYING: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr,         # Δ = softplus(delta + bias)
+    WRITE_LAST_STATE: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,  # powers of two, BLOCK_N ≥ N
+    COMPUTE: tl.constexpr,          # tl.float32 (tl.float64 for float64 inputs)
+):
+    batch = tl.program_id(0).to(tl.int64)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)                        # (BD,) channels
+    n, lanes = tl.arange(0, BLOCK_N), tl.arange(0, BLOCK_L)
+    bias = load_channel_vector(bias_ptr, d, dim, HAS_BIAS, COMPUTE)               # (BD, 1)
+    skip = load_channel_vector(D_ptr, d, dim, HAS_D, COMPUTE)                     # (BD, 1)
+    rows = (batch * dim + d[:, None]) * L                                         # (BD, 1) row starts
+    h = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)                                     # the state, in registers
+    for chunk in range(0, tl.cdiv(L, BLOCK_L)):
+        l = chunk * BLOCK_L + lanes                                               # (BL,) time steps
+        mask = (d[:, None] < dim) & (l[None, :] < L)                              # (BD, BL)
+        at = rows + l[None, :]
+        u = tl.load(u_ptr + at, mask=mask, other=0.0).to(COMPUTE)                 # (BD, BL)
+        dt, _ = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)          # (BD, BL); 0 -> identity gate
+        y = skip * u                                                              # (BD, BL)
+        for k in range(0, N):                                                     # one state index at a time
+            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]  # (BD, 1) column k of A
+            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
+            C_k = load_projection(C_ptr, batch, d, k, l, dim, N, L, C_VARYING, COMPUTE)
+            states = scan_chunk(tl.exp(dt * A_k), dt * u * B_k, column(h, n, k))  # (BD, BL) h_t[:, k], never stored
+            y += states * C_k
+            h = with_column(h, n, k, lane(states, lanes, BLOCK_L - 1))            # carry into the next chunk
+        out = gate_output(y, z_ptr, at, mask, HAS_Z, COMPUTE)
+        tl.store(out_ptr + at, out.to(out_ptr.dtype.element_ty), mask=mask)
+    if WRITE_LAST_STATE:
+        at_state = (batch * dim + d[:, None]) * N + n[None, :]
+        tl.store(last_state_ptr + at_state, h.to(last_state_ptr.dtype.element_ty),
+                 mask=(d[:, None] < dim) & (n[None, :] < N))
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward kernel
+# ---------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def save_chunk_start_states(
+    u_ptr, delta_ptr, A_ptr, B_ptr, starts_ptr, bias, batch, d, n, lanes, rows, dim, L, N,
+    B_VARYING: tl.constexpr, SOFTPLUS: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, COMPUTE: tl.constexpr,
+):
+    """Pass 1: store the state before every chunk to `starts_ptr` (n_chunks, BD, BN), from chunk totals:
+    Π_t Ā_t = exp(A·ΣΔ) and Σ_t (Π_{s>t} Ā_s)·Δ_t B_t u_t, with no scan."""
+    slot = d[:, None] % BLOCK_D * BLOCK_N + n[None, :]                            # (BD, BN) place in a slot
+    h = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)
+    for chunk in range(0, tl.cdiv(L, BLOCK_L)):
+        tl.store(starts_ptr + chunk * BLOCK_D * BLOCK_N + slot, h)
+        l = chunk * BLOCK_L + lanes
+        mask = (d[:, None] < dim) & (l[None, :] < L)
+        u = tl.load(u_ptr + rows + l[None, :], mask=mask, other=0.0).to(COMPUTE)
+        dt, _ = load_delta(delta_ptr, rows + l[None, :], mask, bias, SOFTPLUS, COMPUTE)
+        total = tl.sum(dt, axis=1)                                                # (BD,) ΣΔ over the chunk
+        after = total[:, None] - tl.cumsum(dt, axis=1)                            # (BD, BL) ΣΔ after t
+        for k in range(0, N):
+            a_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)                     # (BD,)
+            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
+            inflow = tl.sum(tl.exp(a_k[:, None] * after) * dt * u * B_k, axis=1)  # Σ_t (Π_{s>t} Ā_s) Δ_t B_t u_t
+            h = with_column(h, n, k, tl.exp(a_k * total) * column(h, n, k) + inflow)
+
+
+@triton.jit
+def add_projection_grad(grad, acc, acc_ptr, batch, n, k, l, N, L, VARYING: tl.constexpr):
+    """Add grad (BD, BL) of row k of B or C: summed over channels into (batch, N, L) with atomics when it
+    varies in time, else summed over time into column k of the running (BD, BN) accumulator (returned)."""
+    if VARYING:
+        tl.atomic_add(acc_ptr + (batch * N + k) * L + l, tl.sum(grad, axis=0), mask=l < L)
+    else:
+        acc += tl.where(n[None, :] == k, tl.sum(grad, axis=1)[:, None], 0.0)
+    return acc
+
+
+@triton.jit
+def selective_scan_backward_kernel(
+    u_ptr, delta_ptr, z_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr,   # the forward inputs, as there
+    grad_out_ptr,                   # (batch, dim, L) ∂L/∂out
+    grad_last_ptr,                  # (batch, dim, N) ∂L/∂h_L, read only when HAS_GRAD_LAST
+    starts_ptr,                     # scratch (batch, n_dblocks, n_chunks, BD, BN): states before each chunk
+    du_ptr, ddelta_ptr, dz_ptr,     # (batch, dim, L), written (dz only when HAS_Z)
+    dA_ptr,                         # (batch, dim, N) per-batch partial sums, written
+    dB_ptr, dC_ptr,                 # zeroed (batch, N, L) for atomics when varying, else (batch, dim, N) partials
+    dD_ptr, dbias_ptr,              # (batch, dim) partial sums, written when HAS_D / HAS_BIAS
+    dim, L, N,
+    B_VARYING: tl.constexpr, C_VARYING: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_GRAD_LAST: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, COMPUTE: tl.constexpr,
+):
+    batch = tl.program_id(0).to(tl.int64)
+    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    n, lanes = tl.arange(0, BLOCK_N), tl.arange(0, BLOCK_L)
+    state_mask = (d[:, None] < dim) & (n[None, :] < N)                            # (BD, BN)
+    at_state = (batch * dim + d[:, None]) * N + n[None, :]
+    bias = load_channel_vector(bias_ptr, d, dim, HAS_BIAS, COMPUTE)
+    skip = load_channel_vector(D_ptr, d, dim, HAS_D, COMPUTE)
+    rows = (batch * dim + d[:, None]) * L
+    n_chunks = tl.cdiv(L, BLOCK_L)
+    starts_ptr += (batch * tl.num_programs(1) + tl.program_id(1)) * n_chunks * BLOCK_D * BLOCK_N
+    save_chunk_start_states(u_ptr, delta_ptr, A_ptr, B_ptr, starts_ptr, bias, batch, d, n, lanes, rows, dim, L, N,
+                            B_VARYING, SOFTPLUS, BLOCK_D, BLOCK_N, BLOCK_L, COMPUTE)
+    tl.debug_barrier()                                                            # pass 1's stores are visible
+    g_after = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)                               # g of the step after the chunk
+    if HAS_GRAD_LAST:
+        g_after = tl.load(grad_last_ptr + at_state, mask=state_mask, other=0.0).to(COMPUTE)
+    dA = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)
+    dB = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)                                    # used when B is (dim, N)
+    dC = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)
+    dD = tl.zeros((BLOCK_D,), COMPUTE)
+    dbias = tl.zeros((BLOCK_D,), COMPUTE)
+    for step in range(0, n_chunks):
+        chunk = n_chunks - 1 - step                                               # from the end
+        l = chunk * BLOCK_L + lanes
+        mask = (d[:, None] < dim) & (l[None, :] < L)
+        at = rows + l[None, :]
+        u = tl.load(u_ptr + at, mask=mask, other=0.0).to(COMPUTE)
+        dt, before = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)
+        has_next = (d[:, None] < dim) & (l[None, :] + 1 < L)
+        dt_next, _ = load_delta(delta_ptr, at + 1, has_next, bias, SOFTPLUS, COMPUTE)   # Δ_{t+1}
+        grad_out = tl.load(grad_out_ptr + at, mask=mask, other=0.0).to(COMPUTE)   # ∂L/∂out
+        dy = grad_out                                                             # ∂L/∂y
+        if HAS_Z:
+            z = tl.load(z_ptr + at, mask=mask, other=0.0).to(COMPUTE)
+            sig = tl.sigmoid(z)
+            dy = grad_out * z * sig
+        y = skip * u                                                              # rebuilt for ∂L/∂z
+        du = dy * skip
+        ddt = tl.zeros_like(dt)
+        for k in range(0, N):
+            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]  # (BD, 1)
+            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
+            C_k = load_projection(C_ptr, batch, d, k, l, dim, N, L, C_VARYING, COMPUTE)
+            tokens = dt * u * B_k                                                 # (BD, BL) Δ_t B_t u_t
+            h_start = tl.load(starts_ptr + chunk * BLOCK_D * BLOCK_N + d % BLOCK_D * BLOCK_N + k)
+            states = scan_chunk(tl.exp(dt * A_k), tokens, h_start)                # (BD, BL) h_t[:, k] again
+            y += states * C_k
+            dC = add_projection_grad(dy * states, dC, dC_ptr, batch, n, k, l, N, L, C_VARYING)
+            # the reverse scan g_t = dy_t C_t + Ā_{t+1} g_{t+1}; the identity gate past the end lets ∂L/∂h_L in
+            gates_next = tl.where((l + 1 < L)[None, :], tl.exp(dt_next * A_k), 1.0)
+            g_prefix, g_sum = tl.associative_scan((gates_next, dy * C_k), 1, combine, reverse=True)
+            g = g_prefix * column(g_after, n, k)[:, None] + g_sum                 # (BD, BL) ∂L/∂(Δ B u)_t
+            g_after = with_column(g_after, n, k, lane(g, lanes, 0))
+            gh = g * (states - tokens)                                            # g_t·Ā_t h_{t−1}
+            dA += tl.where(n[None, :] == k, tl.sum(gh * dt, axis=1)[:, None], 0.0)
+            dB = add_projection_grad(g * dt * u, dB, dB_ptr, batch, n, k, l, N, L, B_VARYING)
+            du += g * B_k * dt
+            ddt += g * B_k * u + gh * A_k
+        if HAS_Z:
+            dz = grad_out * y * sig * (1 + z * (1 - sig))                         # silu'(z) = σ(z)(1 + z(1 − σ(z)))
+            tl.store(dz_ptr + at, dz.to(dz_ptr.dtype.element_ty), mask=mask)
+        dD += tl.sum(dy * u, axis=1)
+        if SOFTPLUS:
+            ddt = tl.where(before > 20.0, ddt, ddt * tl.sigmoid(before))
+        ddt = tl.where(mask, ddt, 0.0)
+        dbias += tl.sum(ddt, axis=1)
+        tl.store(du_ptr + at, du.to(du_ptr.dtype.element_ty), mask=mask)
+        tl.store(ddelta_ptr + at, ddt.to(ddelta_ptr.dtype.element_ty), mask=mask)
+    tl.store(dA_ptr + at_state, dA, mask=state_mask)
+    if not B_VARYING:
+        tl.store(dB_ptr + at_state, dB, mask=state_mask)
+    if not C_VARYING:
+        tl.store(dC_ptr + at_state, dC, mask=state_mask)
+    if HAS_D:
+        tl.store(dD_ptr + batch * dim + d, dD, mask=d < dim)
+    if HAS_BIAS:
+        tl.store(dbias_ptr + batch * dim + d, dbias, mask=d < dim)
+
+
+# ---------------------------------------------------------------------------------------------
+# Launchers: every check happens here, in Python, before anything is launched
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_block(name: str, value, low: int, high: int) -> int:
+    if not isinstance(value, int) or not low <= value <= high or value & (value - 1):
+        raise ValueError(f"`{name}` must be a power of two in [{low}, {high}], got {value!r}.")
+    return value
+
+
+# Tiles (BLOCK_D channels × BLOCK_L steps) a program holds on a GPU. Compiled for sm_90 they use, per
+# thread: forward (1, 2048) 144 registers, backward (1, 1024) 224, with no spills (`python -m kernels.bench
+# --registers` prints this table). They are first guesses until the GPU benchmark sweeps them (--sweep).
+GPU_FORWARD_TILE, GPU_BACKWARD_TILE = (1, 2048), (1, 1024)
+INTERPRETER_TILE = (16, 64)      # the interpreter's cost is per padded element: tiles only round sizes up
+
+
+def choose_blocks(dim: int, state: int, length: int, *, backward: bool = False, block_d: int | None = None,
+                  block_l: int | None = None) -> tuple[int, int, int]:
+    """(BLOCK_D, BLOCK_N, BLOCK_L) for one pass: the given sizes, or the device's default tile cut to the problem."""
+    default_d, default_l = INTERPRETER_TILE if INTERPRETED else (GPU_BACKWARD_TILE if backward else GPU_FORWARD_TILE)
+    block_d = min(triton.next_power_of_2(dim), default_d) if block_d is None else block_d
+    block_l = max(16, min(triton.next_power_of_2(length), default_l)) if block_l is None else block_l
+    block_n = triton.next_power_of_2(state)
+    return _check_block("block_d", block_d, 1, 256), block_n, _check_block("block_l", block_l, 2, 8192)
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
+    return value
+
+
+def check_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None):
+    """Lesson 06's shape checks, then what the fused kernel adds: real A, 2-D or 3-D B and C, dtypes, device."""
+    from lessons.ssm import check_selective_scan_inputs
+
+    shapes = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+    if shapes.complex_a:
+        raise NotImplementedError("the fused kernel takes a real `A`; for complex A use lessons.ssm.selective_scan.")
+    for name, value in (("B", B), ("C", C)):
+        if value.ndim == 4:
+            raise NotImplementedError(f"grouped `{name}` (batch, G, N, L) is not fused here; pass (batch, N, L) "
+                                      f"or use lessons.ssm.selective_scan.")
+    if shapes.state > MAX_STATE:
+        raise ValueError(f"the state size N (A's second dim) must be at most {MAX_STATE}, got {shapes.state}.")
+    named = {"u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z, "delta_bias": delta_bias}
+    for name, value in named.items():
+        if value is None:
+            continue
+        if value.dtype not in DTYPES:
+            raise TypeError(f"`{name}` must have dtype in {[str(t) for t in DTYPES]}, got {value.dtype}.")
+        check_launchable(name, value)
+        if value.device != u.device:
+            raise ValueError(f"`{name}` must be on u's device {u.device}, got {value.device}.")
+    return shapes
+
+
+def _compute_dtype(*tensors) -> torch.dtype:
+    """float64 when any input is float64 (so tests can compare tightly), else float32."""
+    return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def _launch_options(inputs: dict, blocks: tuple[int, int, int], compute: torch.dtype) -> dict:
+    """The compile-time switches both kernels share."""
+    block_d, block_n, block_l = blocks
+    options = dict(B_VARYING=inputs["B"].ndim == 3, C_VARYING=inputs["C"].ndim == 3,
+                   HAS_D=inputs["D"] is not None, HAS_Z=inputs["z"] is not None,
+                   HAS_BIAS=inputs["delta_bias"] is not None, SOFTPLUS=inputs["delta_softplus"],
+                   BLOCK_D=block_d, BLOCK_N=block_n, BLOCK_L=block_l,
+                   COMPUTE=tl.float64 if compute == torch.float64 else tl.float32)
+    if not INTERPRETED:
+        options["num_warps"] = max(1, min(8, block_d * block_l // 128))
+    return options
+
+
+def _pointers(inputs: dict) -> list[torch.Tensor]:
+    """u, delta, z, A, B, C, D, delta_bias in kernel order; an absent one is replaced by u (never read)."""
+    names = ("u", "delta", "z", "A", "B", "C", "D", "delta_bias")
+    return [inputs[name] if inputs[name] is not None else inputs["u"] for name in names]
+
+
+def _forward(inputs: dict, blocks, want_last_state: bool):
+    """Launch the forward kernel: out (batch, dim, L) in u's dtype, h_L (batch, dim, N) in the compute dtype."""
+    u, A = inputs["u"], inputs["A"]
+    (batch, dim, length), state = u.shape, A.shape[1]
+    compute = _compute_dtype(*(v for v in inputs.values() if isinstance(v, torch.Tensor)))
+    out = torch.empty_like(u)
+    last_state = torch.empty(batch, dim, state, dtype=compute, device=u.device) if want_last_state else out
+    if batch * dim:
+        grid = (batch, triton.cdiv(dim, blocks[0]))
+        selective_scan_forward_kernel[grid](*_pointers(inputs), out, last_state, dim, length, state,
+                                            WRITE_LAST_STATE=want_last_state,
+                                            **_launch_options(inputs, blocks, compute))
+    return out, (last_state if want_last_state else None)
+
+
+def _backward(inputs: dict, blocks, grad_out: torch.Tensor | None, grad_last: torch.Tensor | None) -> dict:
+    """Launch the backward kernel; return the gradient of every tensor input, in that input's dtype."""
+    u, delta, A, B, C = (inputs[k] for k in ("u", "delta", "A", "B", "C"))
+    (batch, dim, length), state = u.shape, A.shape[1]
+    compute = _compute_dtype(*(v for v in inputs.values() if isinstance(v, torch.Tensor)))
+    block_d, block_n, block_l = blocks
+    grid = (batch, triton.cdiv(dim, block_d))
+    starts = torch.empty(*grid, triton.cdiv(length, block_l), block_d, block_n, dtype=compute, device=u.device)
+    grad_out = torch.zeros_like(u) if grad_out is None else grad_out.contiguous()
+    new = lambda *shape: torch.empty(*shape, dtype=compute, device=u.device)            # noqa: E731
+    projection = lambda x: (torch.zeros(batch, state, length, dtype=compute, device=u.device) if x.ndim == 3
+                            else new(batch, dim, state))                                 # noqa: E731
+    grads = {"u": torch.empty_like(u), "delta": torch.empty_like(delta), "z": None if inputs["z"] is None
+             else torch.empty_like(inputs["z"]), "A": new(batch, dim, state), "B": projection(B),
+             "C": projection(C), "D": new(batch, dim), "delta_bias": new(batch, dim)}
+    if batch * dim:
+        order = ("u", "delta", "z", "A", "B", "C", "D", "delta_bias")
+        du, ddelta, dz, dA, dB, dC, dD, dbias = (grads[k] if grads[k] is not None else u for k in order)
+        selective_scan_backward_kernel[grid](*_pointers(inputs), grad_out, grad_last if grad_last is not None else u,
+                                             starts, du, ddelta, dz, dA, dB, dC, dD, dbias, dim, length, state,
+                                             HAS_GRAD_LAST=grad_last is not None,
+                                             **_launch_options(inputs, blocks, compute))
+    return _finish_grads(inputs, grads)
+
+
+def _finish_grads(inputs: dict, grads: dict) -> dict:
+    """Sum the per-batch partials over the batch, drop the absent ones, cast to each input's dtype."""
+    for name in ("A", "D", "delta_bias"):
+        grads[name] = grads[name].sum(0)                                  # (batch, ...) partials
+    for name in ("B", "C"):
+        if inputs[name].ndim == 2:
+            grads[name] = grads[name].sum(0)                              # (batch, dim, N) -> (dim, N)
+    return {name: None if inputs[name] is None else grad.to(inputs[name].dtype) for name, grad in grads.items()}
+
+
+ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """The fused forward kernel; the backward is the fused backward kernel, which recomputes the states."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, blocks):
+        inputs = dict(zip(ARGUMENTS, (u, delta, A, B, C, D, z, delta_bias)), delta_softplus=delta_softplus)
+        out, last_state = _forward(inputs, blocks[0], return_last_state)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+        ctx.delta_softplus, ctx.blocks = delta_softplus, blocks
+        ctx.set_materialize_grads(False)
+        return (out, last_state) if return_last_state else out
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_last=None):
+        inputs = dict(zip(ARGUMENTS, ctx.saved_tensors), delta_softplus=ctx.delta_softplus)
+        grads = _backward(inputs, ctx.blocks[1], grad_out, None if grad_last is None else grad_last.contiguous())
+        return (*(grads[name] for name in ARGUMENTS), None, None, None)
+
+
+def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                   return_last_state=False, *, block_d: int | None = None, block_l: int | None = None):
+    """Mamba's selective scan, fused: the call, shapes and results of mamba_ssm's `selective_scan_fn`.
+
+    u, delta, z: (batch, dim, L).  A: (dim, N), real.  B, C: (dim, N) or (batch, N, L).  D, delta_bias: (dim,).
+    Returns out (batch, dim, L) in u's dtype, and with return_last_state also h_L (batch, dim, N) in float32
+    (float64 for float64 inputs). Differentiable in every tensor argument, h_L included.
+    `block_d`, `block_l` set the tile one program holds (powers of two); the defaults suit the device.
+    """
+    shapes = check_inputs(u, delta, A, B, C, D, z, delta_bias)
+    sizes = (shapes.dim, shapes.state, shapes.length)
+    blocks = (choose_blocks(*sizes, block_d=block_d, block_l=block_l),               # forward, backward
+              choose_blocks(*sizes, backward=True, block_d=block_d, block_l=block_l))
+    return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, _flag("delta_softplus", delta_softplus),
+                                _flag("return_last_state", return_last_state), blocks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference
+# ---------------------------------------------------------------------------------------------
+
+
+def selective_scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                             return_last_state=False):
+    """Lesson 06's `lessons.ssm.selective_scan`, which the kernel must match.
+
+    Memory traffic: it builds Ā, Δ·B·u and h as (batch, dim, N, L) tensors, each written and read again,
+    so it moves about 6·batch·dim·N·L·4 bytes on top of the inputs; the fused kernel moves only the inputs
+    and y (see lessons.memory_traffic.selective_scan_traffic).
+    """
+    from lessons.ssm import selective_scan as reference
+
+    return reference(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
