@@ -159,15 +159,19 @@ def _finish(y, u, D, z, dtype_in):
 # ---------------------------------------------------------------------------------------------
 
 
+def _in_compute_dtype(shapes: ScanShapes, u, delta, A, B, C, delta_bias, delta_softplus):
+    """u, Δ (bias and softplus applied), A, B, C in the compute dtype, shaped as both rungs use them."""
+    real = shapes.compute
+    delta = prepare_delta(delta, delta_bias, delta_softplus, real)               # (batch, dim, L)
+    A = A.to(_complex_dtype(real) if shapes.complex_a else real)                 # (dim, N)
+    return u.to(real), delta, A, _as_projection(B, shapes), _as_projection(C, shapes)
+
+
 def selective_scan_loop(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                         return_last_state=False):
     """The selective scan as a Python loop over time: mamba_ssm's selective_scan_ref, written plainly."""
-    shapes = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    real, dtype_in = shapes.compute, u.dtype
-    u = u.to(real)                                                               # (batch, dim, L)
-    delta = prepare_delta(delta, delta_bias, delta_softplus, real)               # (batch, dim, L)
-    A = A.to(_complex_dtype(real) if shapes.complex_a else real)                 # (dim, N)
-    B, C = _as_projection(B, shapes), _as_projection(C, shapes)
+    shapes, dtype_in = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias), u.dtype
+    u, delta, A, B, C = _in_compute_dtype(shapes, u, delta, A, B, C, delta_bias, delta_softplus)
     h = torch.zeros(shapes.batch, shapes.dim, shapes.state, dtype=A.dtype)      # (batch, dim, N)
     ys = []
     for t in range(shapes.length):
@@ -196,12 +200,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     return_last_state also h_L (batch, dim, N) in the compute dtype. Computes in float32 (float64 if
     any input is float64, so tests can compare tightly).
     """
-    shapes = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-    real, dtype_in = shapes.compute, u.dtype
-    u = u.to(real)                                                               # (batch, dim, L)
-    delta = prepare_delta(delta, delta_bias, delta_softplus, real)               # (batch, dim, L)
-    A = A.to(_complex_dtype(real) if shapes.complex_a else real)                 # (dim, N)
-    B, C = _as_projection(B, shapes), _as_projection(C, shapes)
+    shapes, dtype_in = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias), u.dtype
+    u, delta, A, B, C = _in_compute_dtype(shapes, u, delta, A, B, C, delta_bias, delta_softplus)
     gates = torch.exp(delta[:, :, None, :] * A[..., None])                       # (batch, dim, N, L) Ā_t
     B_t = B[..., None] if B.ndim == 2 else B                                     # (dim, N, 1) or (batch, ·, N, L)
     inputs = (delta * u)[:, :, None, :] * B_t                                    # (batch, dim, N, L) Δ_t B_t u_t
