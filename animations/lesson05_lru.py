@@ -8,7 +8,7 @@ import torch
 from manim import (DOWN, LEFT, RIGHT, UP, Axes, Circle, ComplexPlane, Create, Dot, FadeIn, Scene, TransformFromCopy,
                    VGroup, VMobject)
 
-from animations.style import ACCENT, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, title
+from animations.style import ACCENT, BACKGROUND, FOREGROUND, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, title
 from lessons.lru import lru_eigenvalues, lru_magnitude, nu_for_magnitude, ring_init
 
 NU_RANGE = (-5.0, 1.0)
@@ -21,8 +21,11 @@ RING = (0.5, 0.95, 400)                                      # r_min, r_max, sam
 def parameter_axes() -> tuple[Axes, VGroup]:
     """The (ν, θ) plane on the left."""
     axes = Axes(x_range=[*NU_RANGE, 1], y_range=[*THETA_RANGE, 1], x_length=4.6, y_length=4.0,
-                axis_config={"color": MUTED, "include_numbers": True, "font_size": 18}, tips=False)
+                axis_config={"color": MUTED, "include_numbers": True, "font_size": 24,
+                             "decimal_number_config": {"num_decimal_places": 0, "color": FOREGROUND}}, tips=False)
     axes.shift(3.3 * LEFT + 0.4 * DOWN)
+    for number in [*axes.x_axis.numbers, *axes.y_axis.numbers]:   # stay readable where grid lines cross them
+        number.add_background_rectangle(color=BACKGROUND, opacity=0.85, buff=0.03)
     names = VGroup(axes.get_x_axis_label(label("ν", SMALL_SIZE + 6), direction=RIGHT, buff=0.2),
                    axes.get_y_axis_label(label("θ", SMALL_SIZE + 6), direction=UP, buff=0.2))
     return axes, names
@@ -69,6 +72,7 @@ class ParameterMap(Scene):
         self.play(Create(axes), FadeIn(names), Create(plane), Create(unit), run_time=0.8)
         pairs = mapped_lines(axes, plane)
         self.play(*[Create(left) for left, _ in pairs], run_time=1.2)
+        self.bring_to_front(axes.x_axis.numbers, axes.y_axis.numbers)
         self.play(*[TransformFromCopy(left, right) for left, right in pairs], run_time=2.5)
         smallest = float(nu_for_magnitude(RADII[-1]))
         self.play(FadeIn(caption(f"ν = {smallest:.2f} already gives |λ| = {RADII[-1]}; "
