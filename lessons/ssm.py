@@ -308,7 +308,9 @@ class MambaBlock(nn.Module):
         u = F.silu(self.conv1d(x)[..., :length])                                       # causal: drop the look-ahead
         dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt)).transpose(1, 2)                           # (batch, d_inner, L)
-        return Selection(u, delta, -torch.exp(self.A_log), B.transpose(1, 2), C.transpose(1, 2), z)
+        # contiguous, so that a kernel with the same signature (lesson 07's kernels.selective_scan) can be swapped in
+        return Selection(u.contiguous(), delta.contiguous(), -torch.exp(self.A_log), B.transpose(1, 2).contiguous(),
+                         C.transpose(1, 2).contiguous(), z.contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, L, d_model) -> (batch, L, d_model)."""
