@@ -9,10 +9,10 @@ from __future__ import annotations
 from manim import DOWN, LEFT, RIGHT, UP, Arrow, FadeIn, GrowFromEdge, Rectangle, Scene, Square, VGroup
 
 from animations.style import ACCENT, EXPLODING, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, title
-from lessons.memory_traffic import human_bytes, selective_scan_traffic
+from lessons.memory_traffic import DTYPE_BYTES, STATE_BYTES, human_bytes, selective_scan_traffic
 
 SIZES = dict(batch=8, dim=1536, length=4096, state=16, dtype="bfloat16")
-ELEMENT, STATE_BYTES = 2, 4
+ELEMENT = DTYPE_BYTES[SIZES["dtype"]]
 
 
 def memory_box(name: str, width: float, height: float, colour, centre) -> VGroup:

@@ -62,11 +62,16 @@ def _check_sizes(batch: int, dim: int, length: int, state: int, dtype: str) -> i
     return DTYPE_BYTES[dtype]
 
 
-def input_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:
-    """Bytes of the inputs: u, delta (and z) (batch, dim, L); B, C (batch, N, L); A (dim, N); D, delta_bias (dim,)."""
+def sequence_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:
+    """Bytes of the per-token tensors: u, delta (and z) in and y out, (batch, dim, L); B, C in, (batch, N, L)."""
     element = _check_sizes(batch, dim, length, state, dtype)
-    per_token = (3 if gated else 2) * batch * dim * length + 2 * batch * state * length
-    return element * per_token + STATE_BYTES * (dim * state + 2 * dim)
+    return element * ((4 if gated else 3) * batch * dim * length + 2 * batch * state * length)
+
+
+def input_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:
+    """Bytes of the inputs: the per-token tensors except y, plus A (dim, N) and D, delta_bias (dim,) in float32."""
+    output = DTYPE_BYTES[dtype] * batch * dim * length
+    return sequence_bytes(batch, dim, length, state, dtype, gated) - output + STATE_BYTES * (dim * state + 2 * dim)
 
 
 def selective_scan_traffic(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *,

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lessons.memory_traffic import DTYPE_BYTES, sequence_bytes
 from lessons.scan import linear_scan
 from lessons.utils import require_tensor
 
@@ -378,25 +379,16 @@ def lti_gate(delta: float, A: torch.Tensor) -> torch.Tensor:
     return torch.exp(delta * A)
 
 
-def state_size_cost(batch: int, dim: int, state: int, length: int, bytes_per_number: int = 4) -> dict[str, int]:
+def state_size_cost(batch: int, dim: int, state: int, length: int, dtype: str = "float32") -> dict[str, int]:
     """Bytes of the scan's inputs/outputs against its states, for a (batch, dim, L) scan with state size N.
 
-    "inputs and outputs": u, Δ, z, y (batch·dim·L each) and B, C (batch·N·L each). "all states": h for
-    every step, batch·dim·N·L, what a naive scan writes to memory. "one state": h for one step.
+    "inputs and outputs": u, Δ, z, y and B, C (lessons.memory_traffic.sequence_bytes). "all states": h for every
+    step, batch·dim·N·L, what a naive scan writes to memory. "one state": h for one step.
     """
-    inputs_outputs = (4 * batch * dim * length + 2 * batch * state * length) * bytes_per_number
-    return {"inputs and outputs": inputs_outputs,
-            "all states": batch * dim * state * length * bytes_per_number,
-            "one state": batch * dim * state * bytes_per_number}
-
-
-def format_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} GiB"
+    element = DTYPE_BYTES[dtype]
+    return {"inputs and outputs": sequence_bytes(batch, dim, length, state, dtype),
+            "all states": batch * dim * state * length * element,
+            "one state": batch * dim * state * element}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from lessons.checking import call_learner, right, wrong
-from lessons.memory_traffic import DTYPE_BYTES
+from lessons.memory_traffic import DTYPE_BYTES, sequence_bytes
 
 MASK_CASES = [(0, 8, 20), (16, 8, 20), (8, 8, 16), (0, 32, 7), (96, 32, 97), (0, 4, 1)]   # (block_start, BLOCK, n)
 STATE_FLOAT = 4   # bytes of a float32 state element
@@ -61,7 +61,7 @@ def check_fused_bytes(fn) -> "CheckResult":
         value, error = call_learner(fn, batch, dim, length, state, element)
         if error:
             return wrong(error, "count tensors: four of shape (batch, dim, L) and two of shape (batch, N, L).")
-        expected = element * (4 * batch * dim * length + 2 * batch * state * length)
+        expected = sequence_bytes(batch, dim, length, state, dtype)
         if value == expected:
             continue
         if value == expected + 6 * STATE_FLOAT * batch * dim * length * state:
