@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lessons.checks import require_bool, require_int, require_positive_int, require_tensor
 from lessons.memory_traffic import DTYPE_BYTES, sequence_bytes
 from lessons.scan import linear_scan
-from lessons.utils import require_tensor
 
 # ---------------------------------------------------------------------------------------------
 # Input validation: every error names the argument and the shape it expected
@@ -215,6 +215,43 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
 
 ScanFunction = Callable[..., torch.Tensor]
+
+
+# ---------------------------------------------------------------------------------------------
+# Random Mamba-like inputs: the one builder used by tests, notebooks and benchmarks
+# ---------------------------------------------------------------------------------------------
+
+
+def selective_scan_inputs(batch: int, dim: int, length: int, state: int, *, varying: bool = True, layer: bool = True,
+                          device="cpu", dtype: torch.dtype = torch.float32, seed: int = 0) -> dict:
+    """Random arguments for `selective_scan(**x)`, distributed as in a trained Mamba layer.
+
+    u (batch, dim, L); A = −[1, 2, …, N] in every channel, (dim, N) real float32; B, C (batch, N, L) when
+    `varying` (input-dependent), else (dim, N). With `layer` (the arguments a MambaBlock passes): D (dim,),
+    z (batch, dim, L), delta_bias (dim,) ~ 0.1·randn, delta_softplus=True and raw Δ ~ 0.5·randn − 4, so the scan's
+    step softplus(Δ + bias) lies around softplus(−4..−2) ≈ 0.02..0.13. Without `layer`: D, z, delta_bias None,
+    delta_softplus False, and Δ is that step already (softplus applied here). Sequences u, Δ, B, C, z come in
+    `dtype`; A, D and delta_bias stay float32, as mamba keeps parameters. Draws from its own generator, seeded
+    with `seed`, never from the global random stream.
+    """
+    sizes = {name: require_positive_int(name, value)
+             for name, value in (("batch", batch), ("dim", dim), ("length", length), ("state", state))}
+    batch, dim, length, state = sizes.values()
+    varying, layer = require_bool("varying", varying), require_bool("layer", layer)
+    generator = torch.Generator(device=device).manual_seed(require_int("seed", seed))
+    draw = lambda *shape: torch.randn(*shape, generator=generator, device=device)   # noqa: E731  float32
+    u = draw(batch, dim, length)
+    delta = 0.5 * draw(batch, dim, length) - 4                                       # before softplus
+    projection = (batch, state, length) if varying else (dim, state)
+    B, C = draw(*projection), draw(*projection)
+    A = -torch.arange(1, state + 1, dtype=torch.float32, device=device).repeat(dim, 1)   # (dim, N)
+    if layer:
+        D, z, delta_bias = draw(dim), draw(batch, dim, length).to(dtype), 0.1 * draw(dim)
+    else:
+        D = z = delta_bias = None
+        delta = F.softplus(delta)
+    return {"u": u.to(dtype), "delta": delta.to(dtype), "A": A, "B": B.to(dtype), "C": C.to(dtype), "D": D, "z": z,
+            "delta_bias": delta_bias, "delta_softplus": layer}
 
 
 # ---------------------------------------------------------------------------------------------

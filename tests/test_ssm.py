@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from lessons import selective_tasks as tasks
 from lessons.ssm import (MambaBlock, MambaModel, a_log_init, check_selective_scan_inputs, discretise_euler,
-                         discretise_zoh, dt_bias_init, final_state_weights, selective_scan, selective_scan_loop,
-                         state_size_cost, zoh_euler_gap)
+                         discretise_zoh, dt_bias_init, final_state_weights, selective_scan, selective_scan_inputs,
+                         selective_scan_loop, state_size_cost, zoh_euler_gap)
 
 IMPLEMENTATIONS = [selective_scan, selective_scan_loop]
 TOL = {"rtol": 1e-9, "atol": 1e-10}        # float64 against float64
@@ -57,12 +57,14 @@ def equations_loop(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
 def random_inputs(batch, dim, length, state, complex_a=False, b_form="input", c_form="input", groups=1,
                   extras=True, packed=True, seed=0, dtype=torch.float64):
-    """Fresh random arguments for selective_scan (keyword dict). Forms: "fixed", "input", "grouped"."""
-    g = torch.Generator().manual_seed(seed)
+    """lessons.ssm.selective_scan_inputs with every tensor in `dtype` (float64 by default, to compare tightly),
+    plus the layouts it doesn't build: complex A, and B or C "fixed" (dim, N) or "grouped" (batch, G, N, L)."""
+    args = selective_scan_inputs(batch, dim, length, state, layer=extras, dtype=torch.float64, seed=seed)
+    args = {k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+    g = torch.Generator().manual_seed(seed + 1)
     rand = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)          # noqa: E731
-    A = -torch.rand(dim, state, generator=g, dtype=dtype) - 0.5                   # decaying, as in Mamba
     if complex_a:
-        A = torch.complex(A, rand(dim, state))
+        args["A"] = torch.complex(args["A"], rand(dim, state))
 
     def projection(form):
         if form == "fixed":
@@ -72,11 +74,41 @@ def random_inputs(batch, dim, length, state, complex_a=False, b_form="input", c_
         P = rand(*shape)
         return torch.complex(P, rand(*shape)) if complex_a and not packed else P
 
-    args = dict(u=rand(batch, dim, length), delta=torch.rand(batch, dim, length, generator=g, dtype=dtype) * 0.5,
-                A=A, B=projection(b_form), C=projection(c_form))
-    if extras:
-        args.update(D=rand(dim), z=rand(batch, dim, length), delta_bias=rand(dim) * 0.3, delta_softplus=True)
+    for name, form in (("B", b_form), ("C", c_form)):
+        if complex_a or form != "input":
+            args[name] = projection(form)
     return args
+
+
+@pytest.mark.parametrize("varying", [True, False], ids=["varying", "fixed"])
+@pytest.mark.parametrize("layer", [True, False], ids=["layer", "bare"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_selective_scan_inputs_are_mamba_like_and_leave_the_global_stream_alone(varying, layer, dtype):
+    before = torch.random.get_rng_state()
+    x = selective_scan_inputs(2, 3, 200, 4, varying=varying, layer=layer, dtype=dtype, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert x["u"].shape == x["delta"].shape == (2, 3, 200) and x["u"].dtype == x["delta"].dtype == dtype
+    assert x["B"].shape == x["C"].shape == ((2, 4, 200) if varying else (3, 4)) and x["B"].dtype == dtype
+    assert x["A"].dtype == torch.float32 and torch.equal(x["A"], -torch.arange(1.0, 5.0).repeat(3, 1))
+    step = F.softplus(x["delta"].float() + x["delta_bias"][:, None]) if layer else x["delta"].float()
+    assert 0.01 < float(step.median()) < 0.05 and float(step.min()) > 0                   # softplus(−4) ≈ 0.018
+    assert x["delta_softplus"] is layer
+    if layer:
+        assert x["D"].shape == x["delta_bias"].shape == (3,) and x["z"].shape == (2, 3, 200) and x["z"].dtype == dtype
+        assert x["D"].dtype == x["delta_bias"].dtype == torch.float32 and float(x["delta_bias"].abs().max()) < 0.5
+    else:
+        assert x["D"] is None and x["z"] is None and x["delta_bias"] is None
+    assert selective_scan(**x).shape == (2, 3, 200)
+    same, other = selective_scan_inputs(2, 3, 200, 4, seed=5), selective_scan_inputs(2, 3, 200, 4, seed=6)
+    assert torch.equal(same["u"], selective_scan_inputs(2, 3, 200, 4, seed=5)["u"])
+    assert not torch.equal(same["u"], other["u"])
+
+
+def test_selective_scan_inputs_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="`length` must be"):
+        selective_scan_inputs(2, 3, 0, 4)
+    with pytest.raises(TypeError, match="`varying` must be True or False"):
+        selective_scan_inputs(2, 3, 5, 4, varying="yes")
 
 
 FORMS = ["fixed", "input", "grouped"]
