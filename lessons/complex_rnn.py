@@ -11,7 +11,7 @@ import math
 import torch
 
 from lessons.linear_rnn import check_recurrence_inputs, eigendecompose
-from lessons.utils import require_tensor
+from lessons.checks import require_tensor
 
 DRAW_CAP = 1e6   # impulse responses are capped at this magnitude, so growing ones stay drawable
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from lessons.utils import require_tensor
+from lessons.checks import require_tensor
 
 
 def check_recurrence_inputs(W: torch.Tensor, x: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:

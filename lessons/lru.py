@@ -18,7 +18,7 @@ from torch import nn
 from lessons.scan import linear_scan
 from lessons.tasks import recall_first_task
 from lessons.training import accuracy, fit
-from lessons.utils import require_in_range, require_tensor
+from lessons.checks import require_in_range, require_tensor
 
 NU_MAX = 10.0     # exp(−exp(10)) = 0 in every dtype: beyond this ν changes nothing, so clamp (no inf·0 = NaN)
 THETA_MAX = 20.0  # a phase of exp(20) ≈ 5e8 radians is already meaningless; beyond it cos/sin would see inf

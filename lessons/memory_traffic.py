@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lessons.utils import require_in_range
+from lessons.checks import require_in_range
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 STATE_BYTES = 4                    # the state and the (…, N) intermediates are float32 in every implementation

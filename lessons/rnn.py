@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from lessons.utils import require_tensor
+from lessons.checks import require_tensor
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from lessons.utils import require_tensor
+from lessons.checks import require_tensor
 
 Pair = tuple[torch.Tensor, torch.Tensor]          # (a, b), both of shape (..., k)
 Combine = Callable[[Pair, Pair], Pair]

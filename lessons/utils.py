@@ -1,11 +1,20 @@
-"""Small helpers every lesson uses: seeding, input validation with learner-friendly errors, showing source."""
+"""Small helpers every lesson uses: seeding, timing, tables, showing source and recorded results.
+
+Input validation lives in lessons.checks."""
 from __future__ import annotations
 
 import inspect
 import random
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from lessons.checks import require_int, require_positive_int
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -16,42 +25,67 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def require_tensor(name: str, value, *, ndim: int | None = None, floating: bool = True) -> torch.Tensor:
-    """Check that `value` is a tensor (of rank `ndim`, floating or complex); raise a clear error otherwise."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"`{name}` must be a torch.Tensor, got {type(value).__name__}.")
-    if ndim is not None and value.ndim != ndim:
-        raise ValueError(f"`{name}` must have {ndim} dimensions, got shape {tuple(value.shape)}.")
-    if floating and not (value.is_floating_point() or value.is_complex()):
-        raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}; "
-                        f"convert it with `.float()`.")
-    return value
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's global generator seeded, then restore the caller's random stream.
+
+    For model init: nn.Linear and friends draw from the global generator, so `with seeded(seed): model = ...`
+    gives the same weights for the same seed without changing what the caller draws next."""
+    with torch.random.fork_rng():
+        torch.manual_seed(require_int("seed", seed))
+        yield
 
 
-def require_in_range(name: str, value: float, low: float, high: float) -> float:
-    """Check that a number lies in [low, high]; raise a clear error otherwise."""
-    if not (low <= value <= high):
-        raise ValueError(f"`{name}` must lie in [{low}, {high}], got {value}.")
-    return value
+def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of `repeats` calls of fn(), after `warmup` untimed calls."""
+    repeats, warmup = require_positive_int("repeats", repeats), require_int("warmup", warmup, minimum=0)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def markdown_table(rows: Sequence[Sequence], columns: Sequence[str], number_format: str = ".4g") -> str:
+    """A Markdown table: one header row of `columns`, then `rows`; numbers formatted with `number_format`,
+    strings as they are (so a caller can format one column its own way)."""
+    def cell(value) -> str:
+        return value if isinstance(value, str) else format(value, number_format)
+
+    widths = len(columns)
+    for i, row in enumerate(rows):
+        if len(row) != widths:
+            raise ValueError(f"`rows[{i}]` must have {widths} cells, one per column, got {len(row)}.")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---:|" * widths]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def show_table(rows: Sequence[Sequence], columns: Sequence[str], number_format: str = ".4g") -> None:
+    """Display markdown_table(rows, columns) in the notebook."""
+    from IPython.display import Markdown, display   # optional third-party: only notebooks display
+
+    display(Markdown(markdown_table(rows, columns, number_format)))
 
 
 def show_source(obj) -> None:
     """Display the source of a function or class from `lessons/` as a highlighted code block."""
-    from IPython.display import Markdown, display
+    from IPython.display import Markdown, display   # optional third-party: only notebooks display
 
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
 
 
 def results_path(name: str):
     """Path of a recorded results file, `results/<name>` at the repository root (wherever the notebook runs)."""
-    from pathlib import Path
-
     return Path(__file__).resolve().parent.parent / "results" / name
 
 
 def show_results(name: str) -> None:
     """Display a recorded Markdown results file from `results/`, or say plainly that it is missing."""
-    from IPython.display import Markdown, display
+    from IPython.display import Markdown, display   # optional third-party: only notebooks display
 
     path = results_path(name)
     display(Markdown(path.read_text() if path.exists() else f"*No recorded results yet: `results/{name}` is missing.*"))
