@@ -1,25 +1,132 @@
-"""Every exercise check accepts its solution and rejects a typical wrong answer, in plain words."""
+"""Every exercise check accepts its solution and rejects a typical wrong answer, in plain words, and answers
+whatever it is given without a traceback."""
+import inspect
+
+import numpy as np
+import pytest
 import torch
 
+from lessons.checking import CheckResult
+from lessons.complex_rnn import rotation_matrix
+from lessons.exercises import complex_rnn as checks03
+from lessons.exercises import kernels as checks07
+from lessons.exercises import linear_rnn as checks02
+from lessons.exercises import lru as checks05
 from lessons.exercises import rnn as checks
+from lessons.exercises import scan as checks04
+from lessons.exercises import ssm as checks06
+from lessons.linear_rnn import eigendecompose
+from lessons.solutions import complex_rnn as solutions03
+from lessons.solutions import kernels as solutions07
+from lessons.solutions import linear_rnn as solutions02
+from lessons.solutions import lru as solutions05
 from lessons.solutions import rnn as solutions
+from lessons.solutions import scan as solutions04
+from lessons.solutions import ssm as solutions06
+
+MODULES = [checks, checks02, checks03, checks04, checks05, checks06, checks07]
+ALL_CHECKS = [getattr(module, name) for module in MODULES for name in sorted(vars(module)) if name.startswith("check_")]
+FUNCTION_CHECKS = [check for check in ALL_CHECKS if check.expects.startswith("a function")]
+ANSWER_CHECKS = [check for check in ALL_CHECKS if check not in FUNCTION_CHECKS]
+PREDICTIONS = [  # (check, its solution)
+    (checks.check_steps_to_vanish, solutions.STEPS_TO_VANISH),
+    (checks02.check_limit_prediction, solutions02.LIMIT_TOP_LEFT),
+    (checks03.check_half_life_prediction, solutions03.HALF_LIFE_098),
+    (checks04.check_levels_prediction, solutions04.HILLIS_STEELE_LEVELS_1000),
+    (checks04.check_work_prediction, solutions04.HILLIS_STEELE_COMBINES_16),
+    (checks05.check_magnitude_prediction, solutions05.MAGNITUDE_NU_MINUS_3),
+    (checks05.check_gamma_prediction, solutions05.GAMMA_099),
+    (checks06.check_gate_prediction, solutions06.GATE_PREDICTION),
+]
+JUNK = {"None": None, "str": "abc", "pair of None": (None, None), "nan": float("nan"), "inf": float("inf"),
+        "bool": True, "(3, 7) tensor": torch.ones(3, 7), "complex tensor": torch.ones(2, 2, dtype=torch.complex64),
+        "numpy array": np.ones((2, 3)), "empty list": [], "dict": {}, "object": object()}
 
 
 def not_implemented(*_args):
     raise NotImplementedError
 
 
+def failing_learner_function(*_args):
+    return [1, 2][5]   # IndexError on this line; the check must point here
+
+
+# ---------------------------------------------------------------------------------------------------- every check
+def test_every_check_is_counted():
+    assert len(ALL_CHECKS) == 19 and len(FUNCTION_CHECKS) == 10 and len(PREDICTIONS) == 8
+
+
+@pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("junk", JUNK.values(), ids=JUNK.keys())
+def test_a_function_returning_junk_gets_words_naming_what_was_expected(check, junk):
+    verdict = check(lambda *_args: junk)
+    assert isinstance(verdict, CheckResult) and not verdict, verdict
+    assert "expect" in verdict.message and "Traceback" not in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("check", ANSWER_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("junk", JUNK.values(), ids=JUNK.keys())
+def test_a_junk_answer_gets_words_not_a_traceback(check, junk):
+    verdict = check(junk)
+    assert isinstance(verdict, CheckResult) and not verdict, verdict
+
+
+@pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
+def test_a_learner_error_points_at_the_learners_own_line(check):
+    verdict = check(failing_learner_function)
+    lines, first = inspect.getsourcelines(failing_learner_function)
+    assert not verdict and "IndexError: list index out of range" in verdict.message
+    assert f"test_exercises.py, line {first + 1}: return [1, 2][5]" in verdict.message, verdict.message
+    assert "checking.py" not in verdict.message
+
+
+@pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
+def test_an_unfinished_or_uncalled_function_is_named(check):
+    unfinished = check(not_implemented)
+    assert not unfinished and "NotImplementedError" in unfinished.message
+    called = check(42)
+    assert not called and "not a function" in called.message
+
+
+@pytest.mark.parametrize("check,solution", PREDICTIONS, ids=lambda c: getattr(c, "__name__", ""))
+@pytest.mark.parametrize("infinite", [float("nan"), float("inf"), -float("inf")])
+def test_a_prediction_of_nan_or_inf_is_not_finite(check, solution, infinite):
+    verdict = check(infinite)
+    assert not verdict and "not a finite number" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("check,solution", PREDICTIONS, ids=lambda c: getattr(c, "__name__", ""))
+def test_a_prediction_accepts_numpy_and_tensor_numbers(check, solution):
+    spellings = [solution, float(solution), np.float64(solution), torch.tensor(float(solution)),
+                 torch.tensor([float(solution)]), np.array(float(solution))]
+    if isinstance(solution, int):
+        spellings += [np.int64(solution), torch.tensor(solution)]
+    for spelling in spellings:
+        assert check(spelling), spelling
+
+
+@pytest.mark.parametrize("check,solution", PREDICTIONS, ids=lambda c: getattr(c, "__name__", ""))
+def test_a_missing_or_textual_prediction_gets_a_plain_not_yet(check, solution):
+    missing = check(None)
+    assert not missing and "haven't made a prediction" in missing.message
+    text = check(str(solution))
+    assert not text and "not a number" in text.message
+
+
+# ------------------------------------------------------------------------------------------------- lesson 01
 def test_scalar_gradient_check():
     assert checks.check_scalar_gradient(solutions.scalar_gradient)
+    assert checks.check_scalar_gradient(lambda w, n, h0: torch.tensor(solutions.scalar_gradient(w, n, h0)))
     dropped_n = checks.check_scalar_gradient(lambda w, n, h0: w ** (n - 1) * h0)
     assert not dropped_n and "factor n" in dropped_n.message
-    unfinished = checks.check_scalar_gradient(not_implemented)
-    assert not unfinished and "NotImplementedError" in unfinished.message
     assert not checks.check_scalar_gradient(lambda w, n, h0: "two")
 
 
 def test_tanh_jacobian_check():
     assert checks.check_tanh_step_jacobian(solutions.tanh_step_jacobian)
+    in_float32 = checks.check_tanh_step_jacobian(
+        lambda *args: solutions.tanh_step_jacobian(*(t.float() for t in args)))
+    assert in_float32, in_float32.message
     no_tanh = checks.check_tanh_step_jacobian(lambda h, x, W, U, b: W)
     assert not no_tanh and "tanh's derivative" in no_tanh.message
     wrong_side = checks.check_tanh_step_jacobian(
@@ -31,12 +138,11 @@ def test_tanh_jacobian_check():
     assert not crashing and "ZeroDivisionError" in crashing.message
 
 
-def test_prediction_check():
+def test_steps_to_vanish_check():
     assert checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH)
     without_n = checks.check_steps_to_vanish(checks.first_without_n())
     assert not without_n and "factor n" in without_n.message
     assert not checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH - 1)
-    assert not checks.check_steps_to_vanish("112")
 
 
 def test_prediction_answer_is_the_first_crossing():
@@ -46,11 +152,8 @@ def test_prediction_answer_is_the_first_crossing():
     assert 0.9 ** (m - 1) < 1e-3 <= 0.9 ** (m - 2)
 
 
+# ------------------------------------------------------------------------------------------------- lesson 02
 def test_lesson02_matrix_power_check():
-    from lessons.exercises import linear_rnn as checks02
-    from lessons.linear_rnn import eigendecompose
-    from lessons.solutions import linear_rnn as solutions02
-
     assert checks02.check_matrix_power_via_eigenbasis(solutions02.matrix_power_via_eigenbasis)
 
     def swapped(W, n):
@@ -61,46 +164,57 @@ def test_lesson02_matrix_power_check():
     assert not verdict and "swapped" in verdict.message
     elementwise = checks02.check_matrix_power_via_eigenbasis(lambda W, n: W**n)
     assert not elementwise and "each entry" in elementwise.message
-    assert not checks02.check_matrix_power_via_eigenbasis(not_implemented)
 
 
 def test_lesson02_limit_check():
-    from lessons.exercises import linear_rnn as checks02
-    from lessons.solutions import linear_rnn as solutions02
-
     assert checks02.check_limit_prediction(solutions02.LIMIT_TOP_LEFT)
-    entrywise = checks02.check_limit_prediction(0.8**100)
-    assert not entrywise and "power" in entrywise.message
     assert not checks02.check_limit_prediction(0.5)
 
 
-def test_predictions_left_as_none_get_a_plain_not_yet():
-    from lessons.exercises import linear_rnn as checks02
+@pytest.mark.parametrize("nothing_left", [0, 0.0, 0.8**100, 1e-4])
+def test_lesson02_limit_of_zero_is_told_that_the_eigenvalue_1_part_stays(nothing_left):
+    verdict = checks02.check_limit_prediction(nothing_left)
+    assert not verdict and "never decays" in verdict.message and "λ₁ = 1" in verdict.message
+    assert "is 0.8¹⁰⁰" not in verdict.message
 
-    for check in (checks.check_steps_to_vanish, checks02.check_limit_prediction):
-        verdict = check(None)
-        assert not verdict and "haven't made a prediction" in verdict.message
 
-
+# ------------------------------------------------------------------------------------------------- lesson 03
 def test_lesson03_checks():
-    from lessons.exercises import complex_rnn as checks03
-    from lessons.solutions import complex_rnn as solutions03
-
     assert checks03.check_rotation_eigenvalues(solutions03.rotation_eigenvalues)
     real_only = checks03.check_rotation_eigenvalues(lambda r, theta: (r, -r))
     assert not real_only and "real" in real_only.message
     assert not checks03.check_rotation_eigenvalues(lambda r, theta: (r * 1j, -r * 1j))
-    assert not checks03.check_rotation_eigenvalues(not_implemented)
     assert checks03.check_half_life_prediction(solutions03.HALF_LIFE_098)
     linear_guess = checks03.check_half_life_prediction(25)
     assert not linear_guess and "ln 2" in linear_guess.message
-    assert not checks03.check_half_life_prediction(None)
+
+
+def polar_pair(r, theta, dtype, scale=1.0):
+    """r·e^{±iθ} as a (2,) tensor of `dtype`, computed in float64 and rounded once."""
+    radius = torch.tensor([r, r], dtype=torch.float64) * scale
+    return torch.polar(radius, torch.tensor([theta, -theta], dtype=torch.float64)).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.complex64, torch.complex128])
+def test_lesson03_accepts_a_complex_tensor_answer_in_either_precision(dtype):
+    as_tensor = checks03.check_rotation_eigenvalues(lambda r, theta: polar_pair(r, theta, dtype))
+    assert as_tensor, as_tensor.message
+    from_eigvals = checks03.check_rotation_eigenvalues(
+        lambda r, theta: torch.linalg.eigvals(rotation_matrix(r, theta).to(dtype)))
+    assert from_eigvals, from_eigvals.message
+    assert not checks03.check_rotation_eigenvalues(lambda r, theta: polar_pair(r, theta, dtype, scale=1.001))
+
+
+# ------------------------------------------------------------------------------------------------- lesson 04
+def in_place_combine(earlier, later):
+    """A combine that writes into its inputs: right values, but it corrupts the scan."""
+    (a1, b1), (a2, b2) = earlier, later
+    b1.mul_(a2).add_(b2)
+    a1.mul_(a2)
+    return a1, b1
 
 
 def test_lesson04_checks():
-    from lessons.exercises import scan as checks04
-    from lessons.solutions import scan as solutions04
-
     assert checks04.check_combine(solutions04.combine)
     swapped = checks04.check_combine(lambda x, y: (x[0] * y[0], x[0] * y[1] + x[1]))
     assert not swapped and "earlier gate" in swapped.message
@@ -108,33 +222,85 @@ def test_lesson04_checks():
     assert not ungated and "forgets the gate" in ungated.message
     assert not checks04.check_combine(lambda x, y: (x[0] + y[0], y[0] * x[1] + y[1]))
     assert not checks04.check_combine(lambda x, y: 3.0)
-    assert not checks04.check_combine(not_implemented)
     assert checks04.check_levels_prediction(solutions04.HILLIS_STEELE_LEVELS_1000)
     rounded_down = checks04.check_levels_prediction(9)
     assert not rounded_down and "up" in rounded_down.message
-    assert not checks04.check_levels_prediction(None)
     assert checks04.check_work_prediction(solutions04.HILLIS_STEELE_COMBINES_16)
     every_element = checks04.check_work_prediction(64)
     assert not every_element and "sit the level out" in every_element.message
 
 
+def test_lesson04_in_place_combine_is_told_not_to_modify_inputs():
+    verdict = checks04.check_combine(in_place_combine)
+    assert not verdict and "don't modify inputs" in verdict.message and "in place" in verdict.message
+    assert "your a is off" not in verdict.message
+
+
+# ------------------------------------------------------------------------------------------------- lesson 05
+def test_lesson05_accepts_a_complex64_tensor_eigenvalue():
+    in_float32 = checks05.check_eigenvalue(
+        lambda nu, theta: torch.exp(torch.complex(-torch.exp(torch.tensor(nu)), torch.exp(torch.tensor(theta)))))
+    assert in_float32, in_float32.message
+
+
+# ------------------------------------------------------------------------------------------------- lesson 06
+@pytest.mark.parametrize("answer", [(4.9, 64.2, 16.7), (4.0, 64.0, 16.0), ("4", "64", "16"), "(4, 64, 16)"])
+def test_lesson06_state_shape_needs_whole_numbers(answer):
+    verdict = checks06.check_state_shape(answer)
+    assert not verdict and "whole numbers" in verdict.message
+
+
+@pytest.mark.parametrize("spelling", [torch.Size([4, 64, 16]), np.array([4, 64, 16]), torch.tensor([4, 64, 16]),
+                                      (np.int64(4), 64, torch.tensor(16))])
+def test_lesson06_state_shape_accepts_every_spelling_of_a_shape(spelling):
+    assert checks06.check_state_shape(spelling)
+
+
+# ------------------------------------------------------------------------------------------------- lesson 07
 def test_lesson07_checks():
-    import torch
-
-    from lessons.exercises import kernels as checks07
-    from lessons.solutions import kernels as solutions07
-
     assert checks07.check_kernel_combine(solutions07.kernel_combine)
     swapped = checks07.check_kernel_combine(lambda a1, b1, a2, b2: (a1 * a2, a1 * b2 + b1))
     assert not swapped and "earlier gate" in swapped.message
     assert not checks07.check_kernel_combine(lambda a1, b1, a2, b2: (a1 + a2, b2))
-    assert not checks07.check_kernel_combine(not_implemented)
     assert checks07.check_block_mask(solutions07.block_mask)
+    assert checks07.check_block_mask(lambda start, block, n: [start + i < n for i in range(block)])
     off_by_one = checks07.check_block_mask(lambda start, block, n: start + torch.arange(block) <= n)
     assert not off_by_one and "one past the end" in off_by_one.message
     assert not checks07.check_block_mask(lambda start, block, n: torch.ones(block, dtype=torch.bool))
     assert not checks07.check_block_mask(lambda start, block, n: (start + torch.arange(block) < n).int())
     assert checks07.check_fused_bytes(solutions07.fused_bytes)
-    times_n = checks07.check_fused_bytes(lambda b, d, l, n, e: e * 4 * b * d * l * n)
+    assert checks07.check_fused_bytes(lambda *args: torch.tensor(solutions07.fused_bytes(*args)))
+    assert checks07.check_fused_bytes(lambda *args: np.int64(solutions07.fused_bytes(*args)))
+    times_n = checks07.check_fused_bytes(lambda b, d, l, n, e: e * 4 * b * d * l * n)  # noqa: E741
     assert not times_n and "multiplied" in times_n.message
-    assert not checks07.check_fused_bytes(lambda b, d, l, n, e: e * 4 * b * d * l)
+    assert not checks07.check_fused_bytes(lambda b, d, length, n, e: e * 4 * b * d * length)
+
+
+@pytest.mark.parametrize("junk", [None, "abc", (None, None)])
+def test_lesson07_block_mask_names_the_tensor_it_expected(junk):
+    verdict = checks07.check_block_mask(lambda start, block, n: junk)
+    assert not verdict and "expected a bool tensor of shape (8,)" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("array", [torch.ones(3, 7), torch.ones(2, 2, dtype=torch.complex64), np.ones((2, 3))])
+def test_lesson07_fused_bytes_says_an_array_is_not_a_number(array):
+    verdict = checks07.check_fused_bytes(lambda *args: array)
+    assert not verdict and "is not a number" in verdict.message and "whole number" in verdict.message
+
+
+def test_lesson07_kernel_combine_rejects_a_complex_matrix():
+    verdict = checks07.check_kernel_combine(lambda a1, b1, a2, b2: torch.ones(2, 2, dtype=torch.complex64))
+    assert not verdict and "expected a real tensor of shape (6,)" in verdict.message, verdict.message
+
+
+def test_lesson07_in_place_kernel_combine_is_told_not_to_modify_inputs():
+    def in_place(a1, b1, a2, b2):
+        b2.add_(a2 * b1)
+        return a1 * a2, b2
+
+    verdict = checks07.check_kernel_combine(in_place)
+    assert not verdict and "don't modify inputs" in verdict.message
+
+
+def test_a_check_result_reads_as_its_message():
+    assert repr(checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH)).startswith("✔ Right.")

@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from lessons.checking import as_tensor, call_learner, close, not_a_number, right, wrong
+from lessons.checking import (CheckResult, call_learner, close, exercise_check, prediction, read_number, read_tensor,
+                              right, tolerance, wrong)
 from lessons.rnn import log10_scalar_gradient, scalar_linear_rnn
 
 SCALAR_CASES = [(0.9, 1, 1.0), (0.9, 2, 1.0), (0.5, 7, -2.0), (1.2, 17, 0.3), (-0.8, 10, 1.5)]
@@ -19,19 +20,17 @@ def _autograd_scalar_gradient(w: float, n: int, h0: float) -> torch.Tensor:
     return grad
 
 
-def check_scalar_gradient(fn) -> "CheckResult":
+@exercise_check(expects="a function fn(w, n, h0) returning ∂h_n/∂w as one number (a float or a 0-d tensor)")
+def check_scalar_gradient(fn) -> CheckResult:
     """Exercise 1: fn(w, n, h0) must return ∂h_n/∂w for h_k = w·h_{k-1} (no inputs), h_0 = h0."""
     for w, n, h0 in SCALAR_CASES:
-        value, error = call_learner(fn, w, n, h0)
-        if error:
-            return wrong(error, "start from h_n = wⁿ·h_0 and differentiate with respect to w.")
-        got, expected = as_tensor(value), _autograd_scalar_gradient(w, n, h0)
-        if got is None or got.numel() != 1:
-            return wrong(f"for w={w}, n={n}, h0={h0} your function returned {value!r}, not a number.",
-                         "return a single float (or a 0-d tensor).")
-        if not math.isclose(float(got), float(expected), rel_tol=1e-6, abs_tol=1e-12):
-            return wrong(f"for w={w}, n={n}, h0={h0} you returned {float(got):.6g}; autograd says "
-                         f"{float(expected):.6g}.", _scalar_hint(float(got), w, n, h0))
+        value = call_learner(fn, w, n, h0, hint="start from h_n = wⁿ·h_0 and differentiate with respect to w.")
+        got = read_number(value, "∂h_n/∂w as one number (a float or a 0-d tensor)",
+                          what=f"for w={w}, n={n}, h0={h0} your function's result")
+        expected = float(_autograd_scalar_gradient(w, n, h0))
+        if not math.isclose(got, expected, rel_tol=max(1e-6, tolerance(value)), abs_tol=1e-12):
+            return wrong(f"for w={w}, n={n}, h0={h0} you returned {got:.6g}; autograd says {expected:.6g}.",
+                         _scalar_hint(got, w, n, h0))
     return right("∂h_n/∂w = n·w^(n−1)·h_0. The factor n grows only linearly; w^(n−1) decides vanishing or exploding.")
 
 
@@ -51,20 +50,18 @@ def _tanh_case(seed: int, hidden: int = 4, inputs: int = 3):
     return [torch.randn(*shape, generator=g, dtype=torch.float64) for shape in shapes]
 
 
-def check_tanh_step_jacobian(fn) -> "CheckResult":
+@exercise_check(expects="a function fn(h_prev, x, W, U, b) returning the (H, H) Jacobian ∂h_t/∂h_{t-1}")
+def check_tanh_step_jacobian(fn) -> CheckResult:
     """Exercise 2: fn(h_prev, x, W, U, b) must return the (H, H) Jacobian ∂h_t/∂h_{t-1} of the tanh cell."""
     for seed in range(3):
         h_prev, x, W, U, b = _tanh_case(seed)
-        value, error = call_learner(fn, h_prev, x, W, U, b)
-        if error:
-            return wrong(error, "h_t = tanh(W h_{t-1} + U x_t + b); use the chain rule, tanh'(a) = 1 − tanh(a)².")
-        expected = torch.autograd.functional.jacobian(lambda h: torch.tanh(W @ h + U @ x + b), h_prev)
-        got = as_tensor(value)
-        if got is None or got.shape != expected.shape:
-            shape = None if got is None else tuple(got.shape)
-            return wrong(f"expected a tensor of shape {tuple(expected.shape)}, got {shape}.",
-                         "row i, column j holds ∂h_t[i]/∂h_{t-1}[j].")
-        if not close(got, expected):
+        value = call_learner(fn, h_prev, x, W, U, b,
+                             hint="h_t = tanh(W h_{t-1} + U x_t + b); use the chain rule, tanh'(a) = 1 − tanh(a)².")
+        expected = torch.autograd.functional.jacobian(
+            lambda h, x=x, W=W, U=U, b=b: torch.tanh(W @ h + U @ x + b), h_prev)
+        got = read_tensor(value, tuple(expected.shape), "your Jacobian",
+                          hint="row i, column j holds ∂h_t[i]/∂h_{t-1}[j].")
+        if not close(got, expected, rtol=max(1e-6, tolerance(value))):
             return wrong("your Jacobian differs from autograd's.", _jacobian_hint(got, h_prev, x, W, U, b))
     return right("∂h_t/∂h_{t-1} = diag(1 − h_t²)·W. BPTT multiplies T of these, which is why the norm "
                  "shrinks or grows geometrically.")
@@ -94,11 +91,10 @@ def first_n_below(w: float, threshold: float, n_max: int = 100_000) -> int:
     return int(n[below[0, 0]])
 
 
-def check_steps_to_vanish(answer) -> "CheckResult":
+@prediction(expects="the number of steps n, a whole number such as 50")
+def check_steps_to_vanish(answer: float) -> CheckResult:
     """Exercise 3: predict the first n with |∂h_n/∂w| = n·0.9^(n−1) below 1e-3."""
     expected = first_n_below(PREDICTION_W, PREDICTION_THRESHOLD)
-    if (verdict := not_a_number(answer)) is not None:
-        return verdict
     if round(answer) == expected:
         return right(f"n = {expected}: n·0.9^(n−1) = {expected * 0.9 ** (expected - 1):.2e}. "
                      f"Without the factor n you would have said {first_without_n()}.")

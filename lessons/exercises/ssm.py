@@ -5,7 +5,8 @@ import math
 
 import torch
 
-from lessons.checking import call_learner, not_a_number, right, wrong
+from lessons.checking import (CheckResult, call_learner, exercise_check, prediction, read_pair, read_shape, read_tensor,
+                              right, wrong)
 from lessons.ssm import discretise_euler, discretise_zoh
 
 PREDICT_DELTA, PREDICT_A = 0.1, -2.0                  # exercise 2: Ā for this Δ and A
@@ -20,16 +21,14 @@ def _discretisation_cases():
     return delta, A, torch.randn(1, 5, generator=g, dtype=torch.float64)
 
 
-def check_discretise(fn) -> "CheckResult":
+@exercise_check(expects="a function fn(delta, A, B) returning a pair of real tensors (A_bar, B_bar)")
+def check_discretise(fn) -> CheckResult:
     """Exercise 1: fn(delta, A, B) must return (Ā, B̄) as mamba's reference code computes them."""
     delta, A, B = _discretisation_cases()
-    value, error = call_learner(fn, delta, A, B)
-    if error:
-        return wrong(error, "return a pair (A_bar, B_bar) built from delta, A and B with torch operations.")
-    try:
-        A_bar, B_bar = (torch.as_tensor(v, dtype=torch.float64) for v in value)
-    except (TypeError, ValueError, RuntimeError):
-        return wrong(f"you returned {type(value).__name__}; expected a pair (A_bar, B_bar).", "return A_bar, B_bar")
+    value = call_learner(fn, delta, A, B,
+                         hint="return a pair (A_bar, B_bar) built from delta, A and B with torch operations.")
+    A_bar, B_bar = (read_tensor(part, None, f"your {name}")
+                    for part, name in zip(read_pair(value, "(A_bar, B_bar)"), ("A_bar", "B_bar"), strict=True))
     want_A, want_B = discretise_euler(delta, A, B)
     if B_bar.shape == B.shape and torch.allclose(B_bar, B):
         return wrong("your B̄ is B itself.", "a step of length Δ writes Δ times as much: B̄ = Δ·B.")
@@ -51,15 +50,15 @@ def check_discretise(fn) -> "CheckResult":
     return right("Ā = exp(ΔA) exactly, B̄ = ΔB by Euler: what selective_scan_ref computes as deltaA and deltaB_u.")
 
 
-def check_gate_prediction(answer) -> "CheckResult":
+@prediction(expects="Ā to 3 decimals, such as 0.5")
+def check_gate_prediction(answer: float) -> CheckResult:
     """Exercise 2: predict Ā = exp(ΔA) for Δ = 0.1 and A = −2, to 3 decimals."""
-    if (verdict := not_a_number(answer)) is not None:
-        return verdict
     expected = math.exp(PREDICT_DELTA * PREDICT_A)
     if abs(answer - expected) < 5e-4:
         return right(f"exp(0.1 · −2) = exp(−0.2) = {expected:.4f}: each step keeps {expected:.0%} of the state.")
     if abs(answer - (1 + PREDICT_DELTA * PREDICT_A)) < 5e-4:
-        return wrong(f"{answer} is 1 + ΔA, the first-order approximation.", "the gate is exp(ΔA); 1 + ΔA is close only for small ΔA.")
+        return wrong(f"{answer} is 1 + ΔA, the first-order approximation.",
+                     "the gate is exp(ΔA); 1 + ΔA is close only for small ΔA.")
     if abs(answer - PREDICT_DELTA * PREDICT_A) < 5e-4:
         return wrong(f"{answer} is ΔA itself.", "exponentiate it: Ā = exp(ΔA).")
     if abs(answer - math.exp(PREDICT_A)) < 5e-4:
@@ -67,15 +66,11 @@ def check_gate_prediction(answer) -> "CheckResult":
     return wrong(f"{answer} is not it.", "compute exp(Δ·A) with Δ = 0.1 and A = −2.")
 
 
-def check_state_shape(answer) -> "CheckResult":
+@exercise_check(expects="a shape: a tuple of whole numbers such as (1, 2, 3)")
+def check_state_shape(answer) -> CheckResult:
     """Exercise 3: the shape of the state h_t for u (batch=4, dim=64, L=100) and N = 16, as a tuple."""
     b, d, length, n = (STATE_SIZES[k] for k in ("batch", "dim", "L", "N"))
-    if answer is None:
-        return wrong("you haven't answered yet.", "replace None with a tuple, e.g. (1, 2, 3).")
-    try:
-        shape = tuple(int(v) for v in answer)
-    except (TypeError, ValueError):
-        return wrong(f"{answer!r} is not a shape.", "write a tuple of whole numbers, e.g. (1, 2, 3).")
+    shape = read_shape(answer)
     if shape == (b, d, n):
         return right(f"h_t is (batch, dim, N) = {shape}: every one of the {d} channels has its own {n} numbers, "
                      f"{n}× the state of a plain per-channel RNN.")
