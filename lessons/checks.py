@@ -33,7 +33,7 @@ def require_tensor(name: str, value, *, ndim: int | None = None, floating: bool 
 def require_shape(name: str, value: torch.Tensor, expected: tuple, *, meaning: str = "") -> torch.Tensor:
     """`value.shape` equals `expected`, where None matches any size; `meaning` names the axes, e.g. "(batch, L)"."""
     shape = tuple(value.shape)
-    fits = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
+    fits = len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected, strict=True))
     if not fits:
         wanted = tuple("any" if e is None else e for e in expected)
         raise ValueError(f"`{name}` must have shape {meaning + ' = ' if meaning else ''}{wanted}, got {shape}.")
@@ -94,6 +94,16 @@ def require_in_range(name: str, value, low: float, high: float) -> float:
     value = require_number(name, value)
     if not low <= value <= high:
         raise ValueError(f"`{name}` must lie in [{low}, {high}], got {value}.")
+    return value
+
+
+def require_no_inf(name: str, value: torch.Tensor, why: str = "") -> torch.Tensor:
+    """A tensor with no ±inf entry (NaN passes, as through any torch op); `why` ends the error with the reason."""
+    infinite = value.isinf()
+    if bool(infinite.any()):
+        index = tuple(int(i) for i in infinite.nonzero()[0])
+        raise ValueError(f"`{name}` must not contain ±inf, got {value[index].item()} at index {index}."
+                         + (f" {why}" if why else ""))
     return value
 
 
