@@ -3,10 +3,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import torch  # noqa: E402
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # before any kernel module defines a @triton.jit
+# kernels.device switches Triton's interpreter on when there is no CUDA GPU. Importing it here, before any test
+# module, keeps the switch ahead of every @triton.jit definition (the kernels package imports it first too).
+import kernels.device  # noqa: E402,F401
 
 NOTEBOOK_TIMES: dict[str, float] = {}
 WIDGET_LATENCIES: list[tuple[str, str, float]] = []  # (notebook, control and key, ms), from the browser test

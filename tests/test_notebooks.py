@@ -6,10 +6,39 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import NOTEBOOK_TIMES
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> float:
+    """Execute every cell in a fresh kernel; return the seconds taken, or fail naming the cell, its source and
+    its error. A cell that prints a traceback to stderr (an error caught and printed) counts as failing too."""
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        pytest.fail(failure_report(notebook, f"{error.ename}: {error.evalue}"), pytrace=False)
+    seconds = time.perf_counter() - start
+    printed = [i for i, cell in enumerate(notebook.cells) for output in cell.get("outputs", [])
+               if output.get("name") == "stderr" and "Traceback" in output.get("text", "")]
+    if printed:
+        pytest.fail(failure_report(notebook, "printed a traceback to stderr", printed[0]), pytrace=False)
+    return seconds
+
+
+def failure_report(notebook: nbformat.NotebookNode, error: str, index: int | None = None) -> str:
+    """'cell 7 (code cell 4) raised ...', then the cell's source: the failing cell is the last one with outputs."""
+    if index is None:
+        ran = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and cell.get("outputs")]
+        index = next((i for i in ran if any(o.get("output_type") == "error" for o in notebook.cells[i].outputs)),
+                     ran[-1] if ran else 0)
+    code_number = sum(cell.cell_type == "code" for cell in notebook.cells[:index + 1])
+    source = "\n".join(f"    {line}" for line in notebook.cells[index].source.splitlines())
+    return f"cell {index} (code cell {code_number}) failed: {error}\n  source:\n{source}"
 
 
 def test_there_are_notebooks():
@@ -29,12 +58,18 @@ def test_notebook_is_committed_without_outputs(path):
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path):
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first failing cell, with its traceback
-    NOTEBOOK_TIMES[path.name] = time.perf_counter() - start
-    errors = [output for cell in notebook.cells for output in cell.get("outputs", [])
-              if output.get("output_type") == "error" or output.get("name") == "stderr" and "Traceback" in output.get("text", "")]
-    assert not errors, f"{path.name} printed errors: {errors[:1]}"
+    NOTEBOOK_TIMES[path.name] = run_notebook(nbformat.read(path, as_version=4), path.parent)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("cells,expected", [
+    (["x = 1", "# the bad cell\n1 / 0", "print('never runs')"], r"cell 2 \(code cell 2\) failed: ZeroDivisionError"),
+    (["import sys, traceback\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()"],
+     r"cell 1 \(code cell 1\) failed: printed a traceback"),
+], ids=["raises", "prints a traceback"])
+def test_a_failing_cell_is_reported_with_its_number_source_and_error(cells, expected, tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# a title"),
+                                               *map(nbformat.v4.new_code_cell, cells)])
+    with pytest.raises(pytest.fail.Exception, match=expected) as failure:
+        run_notebook(notebook, tmp_path)
+    assert cells[-2 if len(cells) > 1 else 0].splitlines()[-1] in str(failure.value)
