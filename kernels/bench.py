@@ -1,40 +1,54 @@
-"""Benchmark of lesson 07's kernels against the reference, a naive PyTorch scan and the CUDA peers.
+"""Benchmark of lesson 07's kernels against the real peers, mamba_ssm's CUDA kernel and accelerated-scan.
 
     python -m kernels.bench                        # the tables (GPU columns say "GPU required" without CUDA)
     python -m kernels.bench --record results/kernels_gpu.md   # also write the Markdown tables (GPU only)
     python -m kernels.bench --lengths 512 2048     # fewer lengths
-    python -m kernels.bench --sweep                # GPU: time a few tile sizes of the fused kernels
+    python -m kernels.bench --references           # also time lessons' reference and a naive PyTorch scan
+    python -m kernels.bench --sweep                # GPU: time the fused kernel's chunk lengths, show autotune's picks
     python -m kernels.bench --registers            # no GPU needed: compile for sm_90, print registers/spills
 
-Selective scan: batch 8, dim 1536, N 16, B and C input-dependent, with D, z, delta_bias and softplus
-(Mamba's layer), float32, L from 512 to 16384, forward and forward+backward, against
-* `lessons.ssm.selective_scan` (lesson 06's reference, lesson 04's scan along L),
-* a naive PyTorch scan that materialises Ā, ΔB·u and h as (batch, dim, L, N) tensors,
-* mamba_ssm's CUDA `selective_scan_fn`, when it is installed.
-First-order scan: (8, 1536, T) float32 against accelerated-scan's Triton and warp kernels when installed.
+Selective scan: batch 8, dim 1536, N 16, B and C input-dependent, with D, z, delta_bias and softplus (Mamba's
+layer), float32 and bfloat16 inputs, L from 512 to 16384, forward and forward + backward, against mamba_ssm's CUDA
+`selective_scan_fn` when it can be imported (`python -m kernels.peers` builds it on a GPU machine). Outputs and
+every gradient are compared with mamba's. First-order scan: (8, 1536, T) float32 against accelerated-scan's
+`scalar` (Triton) and `warp` (CUDA) kernels; complex scan against its `complex` kernel.
 
-Bytes moved are the least any implementation must move (read every input once, write every output
-once; see `lessons.memory_traffic`). GB/s = bytes / time, compared with the copy bandwidth measured in the
-same run (the practical roofline) and the vendor's HBM figure.
+Contenders are interleaved: each round times every contender once, three rounds, and the best round counts
+(do_bench medians). Bytes are the least any implementation must move (every input read once, every output written
+once; see `lessons.memory_traffic`). GB/s = bytes / time, against the copy bandwidth measured in the same run.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 
 import torch
 import torch.nn.functional as F
+import triton
 
 import kernels
 from kernels.device import HAS_CUDA
+from kernels.scan import scan_reference
 from lessons.memory_traffic import ACCELERATORS, human_bytes, selective_scan_traffic
+from lessons.ssm import selective_scan as lessons_selective_scan
+from lessons.ssm import selective_scan_inputs
 
-LENGTHS = (512, 1024, 2048, 4096, 8192, 16384)
+LENGTHS = (512, 2048, 4096, 8192, 16384)
+SCAN_LENGTHS = (512, 4096, 16384, 65536)
 BATCH, DIM, STATE = 8, 1536, 16
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+SELECTIVE_GRADS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 GPU_REQUIRED = "GPU required"
+ROUNDS = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,66 +69,51 @@ def naive_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus=Tru
     return y * F.silu(z)
 
 
-def mamba_selective_scan() -> Callable | None:
-    """mamba_ssm's CUDA selective_scan_fn, if installed."""
+def optional(module: str, name: str) -> Callable | None:
+    """module.name if it imports here, else None (not installed, or its CUDA extension does not load)."""
     try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+        return getattr(importlib.import_module(module), name)
     except Exception:   # ImportError, or a build that cannot load its CUDA extension
         return None
-    return selective_scan_fn
 
 
-def accelerated_scans() -> dict[str, Callable]:
-    """accelerated-scan's first-order scans (Triton and CUDA warp versions), if installed."""
-    import importlib
+def mamba_selective_scan() -> Callable | None:
+    """mamba_ssm's CUDA selective_scan_fn, if it can be imported."""
+    return optional("mamba_ssm.ops.selective_scan_interface", "selective_scan_fn")
 
-    peers = {}
-    for module in ("triton", "warp"):
-        try:
-            peers[f"accelerated-scan ({module})"] = importlib.import_module(f"accelerated_scan.{module}").scan
-        except Exception:   # not installed, or its CUDA extension does not load here
-            continue
-    return peers
+
+def accelerated_scans() -> dict[str, Callable | None]:
+    """accelerated-scan 0.3.1's first-order scans: `scalar` (Triton) and `warp` (CUDA, compiled at import)."""
+    return {"accelerated-scan triton": optional("accelerated_scan.scalar", "scan"),
+            "accelerated-scan warp": optional("accelerated_scan.warp", "scan")}
 
 
 class Skipped(Exception):
     """A contender that is not run at this size, and why."""
 
 
-def selective_contenders(max_naive_length: int) -> dict[str, Callable]:
+def selective_contenders(max_naive_length: int = 2048, references: bool = False) -> dict[str, Callable | None]:
     """Name -> f(**inputs) for the selective-scan table; None marks 'not installed'."""
-    def reference(**x):
-        from lessons.ssm import selective_scan
-        return selective_scan(**x)
-
     def naive(**x):
         if x["u"].shape[-1] > max_naive_length:
             raise Skipped(f"loop of L steps; runs up to L = {max_naive_length}")
         return naive_selective_scan(**x)
 
-    return {"kernels.selective_scan": lambda **x: kernels.selective_scan(**x),
-            "lessons reference": reference, "naive PyTorch": naive, "mamba_ssm CUDA": mamba_selective_scan()}
+    contenders = {"kernels.selective_scan": kernels.selective_scan, "mamba_ssm CUDA": mamba_selective_scan()}
+    if references:
+        contenders |= {"lessons reference": lessons_selective_scan, "naive PyTorch": naive}
+    return contenders
 
 
 # ---------------------------------------------------------------------------------------------
-# Inputs, bytes and timing
+# Bytes and timing
 # ---------------------------------------------------------------------------------------------
-
-
-def selective_inputs(batch: int, dim: int, length: int, state: int, device, dtype=torch.float32, seed: int = 0) -> dict:
-    """Mamba-like inputs: Δ around softplus(−4..−2), A = −(1..N), input-dependent B and C, with D, z, bias."""
-    g = torch.Generator(device=device).manual_seed(seed)
-    make = lambda *shape: torch.randn(*shape, generator=g, device=device)         # noqa: E731
-    x = {"u": make(batch, dim, length).to(dtype), "delta": (0.5 * make(batch, dim, length) - 4).to(dtype),
-         "A": -torch.arange(1, state + 1, dtype=torch.float32).repeat(dim, 1).to(device),
-         "B": make(batch, state, length).to(dtype), "C": make(batch, state, length).to(dtype),
-         "D": make(dim), "z": make(batch, dim, length).to(dtype), "delta_bias": make(dim) * 0.1}
-    return dict(x, delta_softplus=True)
 
 
 def selective_bytes(batch: int, dim: int, length: int, state: int, element: int = 4) -> tuple[int, int]:
     """Least HBM bytes of (forward, forward + backward): every input read once and every output written once."""
-    forward = selective_scan_traffic(batch, dim, length, state, {4: "float32", 2: "float16"}[element], fused=True).total
+    dtype = {4: "float32", 2: "float16"}[element]
+    forward = selective_scan_traffic(batch, dim, length, state, dtype, fused=True).total
     sequence, projection = element * batch * dim * length, element * batch * state * length
     reads = 4 * sequence + 2 * projection                 # u, Δ, z, ∂L/∂out; B, C
     writes = 3 * sequence + 2 * 4 * batch * state * length  # ∂u, ∂Δ, ∂z; ∂B, ∂C summed in float32
@@ -129,9 +128,7 @@ def scan_bytes(batch: int, channels: int, length: int, element: int = 4) -> tupl
 
 def gpu_time_ms(fn: Callable[[], object]) -> float:
     """Median milliseconds of fn() on the GPU (Triton's do_bench: warm-up, cache flush, CUDA events)."""
-    import triton.testing
-
-    return triton.testing.do_bench(fn, warmup=5, rep=40, return_mode="median")
+    return triton.testing.do_bench(fn, warmup=10, rep=50, return_mode="median")
 
 
 def copy_bandwidth(megabytes: int = 1024) -> float:
@@ -152,77 +149,165 @@ def forward_and_backward(fn: Callable, inputs: dict, differentiable: tuple[str, 
     return run
 
 
+def outputs_and_grads(fn: Callable, inputs: dict, differentiable: tuple[str, ...], seed: int = 1):
+    """fn's output and the gradients of Σ w·out (random w) with respect to `differentiable`."""
+    leaves = {k: v.detach().requires_grad_() if k in differentiable else v for k, v in inputs.items()}
+    out = fn(**leaves)
+    weights = torch.randn(out.shape, generator=torch.Generator(out.device).manual_seed(seed), device=out.device)
+    grads = torch.autograd.grad((out.float() * weights).sum(), [leaves[k] for k in differentiable])
+    return out.detach(), dict(zip(differentiable, grads, strict=True))
+
+
+def relative_difference(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |x − ref| / max |ref|: one number per tensor, insensitive to where the values are small."""
+    return ((x.float() - reference.float()).abs().max() / reference.float().abs().max().clamp_min(1e-30)).item()
+
+
+def agreement(fn: Callable, peer: Callable, inputs: dict, differentiable: tuple[str, ...]) -> str:
+    """'out 3.0e-07; grads max 1.8e-06 (∂B)': fn against peer, output and every gradient."""
+    out, grads = outputs_and_grads(fn, inputs, differentiable)
+    peer_out, peer_grads = outputs_and_grads(peer, inputs, differentiable)
+    worst = max(differentiable, key=lambda k: relative_difference(grads[k], peer_grads[k]))
+    return (f"out {relative_difference(out, peer_out):.1e}; grads max "
+            f"{relative_difference(grads[worst], peer_grads[worst]):.1e} (∂{worst})")
+
+
+def interleaved(runs: dict[str, Callable[[], Callable[[], None]] | None]) -> dict[str, str]:
+    """Time every contender once per round, ROUNDS rounds, keep each one's best round: 'ms' or why not."""
+    best: dict[str, float] = {}
+    cells = {name: "not installed" for name, make in runs.items() if make is None}
+    closures = {}
+    for name, make in runs.items():
+        if make is None:
+            continue
+        try:
+            closures[name] = make()
+        except Skipped as reason:
+            cells[name] = f"skipped ({reason})"
+    for _ in range(ROUNDS):
+        for name, run in list(closures.items()):
+            try:
+                best[name] = min(best.get(name, float("inf")), gpu_time_ms(run))
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                cells[name] = "out of memory"
+                del closures[name]
+            except Skipped as reason:
+                cells[name] = f"skipped ({reason})"
+                del closures[name]
+            except Exception as error:    # one failing contender must not lose the rest of a GPU run
+                cells[name] = f"error: {type(error).__name__}: {str(error).splitlines()[0][:60]}"
+                del closures[name]
+            torch.cuda.synchronize()
+    return cells | {name: f"{ms:.3f}" for name, ms in best.items() if name not in cells}
+
+
 # ---------------------------------------------------------------------------------------------
 # Tables
 # ---------------------------------------------------------------------------------------------
 
 
-def timed_cell(fn: Callable | None, run: Callable[[], Callable[[], None]]) -> str:
-    """'1.23' ms for one contender, or why there is no number."""
+def timed_run(fn: Callable | None, inputs: dict, label: str, differentiable: tuple[str, ...]):
+    """What `interleaved` times for one contender and pass: a maker of the closure, or None (not installed)."""
     if fn is None:
-        return "not installed"
-    if not HAS_CUDA:
-        return GPU_REQUIRED
+        return None
+    if label == "forward":
+        return lambda: (lambda: fn(**inputs))
+    return lambda: forward_and_backward(fn, inputs, differentiable)
+
+
+def by_name(scan_fn: Callable | None) -> Callable | None:
+    """scan_fn(gates, tokens) called as f(gates=..., tokens=...), the way the timing closures call."""
+    return None if scan_fn is None else (lambda **x: scan_fn(x["gates"], x["tokens"]))
+
+
+def speed_up(row: dict, ours: str, peers: list[str]) -> str:
+    """Fastest peer's time / ours, or '-' when there is no number to compare."""
     try:
-        ms = gpu_time_ms(run())
-    except Skipped as reason:
-        return f"skipped ({reason})"
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        return "out of memory"
-    except Exception as error:        # one failing contender must not lose the rest of a GPU run
-        return f"error: {type(error).__name__}: {str(error).splitlines()[0][:60]}"
-    return f"{ms:.3f}"
+        peer = min(float(row[name]) for name in peers if _is_number(row.get(name)))
+        return f"{peer / float(row[ours]):.2f}"
+    except ValueError:
+        return "-"
 
 
-def selective_table(lengths, max_naive_length: int = 2048) -> list[dict]:
-    """One row per (L, pass): ms per contender, the least bytes, and the kernel's achieved GB/s."""
-    contenders, rows = selective_contenders(max_naive_length), []
-    differentiable = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+def _is_number(cell) -> bool:
+    try:
+        float(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def selective_table(lengths, precisions=tuple(PRECISIONS), references: bool = False,
+                    max_naive_length: int = 2048) -> list[dict]:
+    """One row per (L, dtype, pass): ms per contender, the speed-up over mamba, agreement with mamba, bytes."""
+    contenders, rows = selective_contenders(max_naive_length, references), []
+    mamba = contenders["mamba_ssm CUDA"]
     for length in lengths:
-        inputs = selective_inputs(BATCH, DIM, length, STATE, "cuda") if HAS_CUDA else {}
-        for label, nbytes in zip(("forward", "fwd+bwd"), selective_bytes(BATCH, DIM, length, STATE)):
-            row = {"L": length, "pass": label, "bytes": nbytes}
-            for name, fn in contenders.items():
-                maker = (lambda f=fn: (lambda: f(**inputs))) if label == "forward" else \
-                        (lambda f=fn: forward_and_backward(f, inputs, differentiable))
-                row[name] = timed_cell(fn, maker)
+        for precision in precisions:
+            dtype = PRECISIONS[precision]
+            inputs = selective_scan_inputs(BATCH, DIM, length, STATE, device="cuda", dtype=dtype) if HAS_CUDA else {}
+            element = torch.finfo(dtype).bits // 8
+            passes = zip(("forward", "fwd+bwd"), selective_bytes(BATCH, DIM, length, STATE, element), strict=True)
+            for label, nbytes in passes:
+                row = {"L": length, "dtype": precision, "pass": label, "bytes": nbytes}
+                if HAS_CUDA:
+                    row |= interleaved({name: timed_run(fn, inputs, label, SELECTIVE_GRADS)
+                                        for name, fn in contenders.items()})
+                else:
+                    row |= {k: GPU_REQUIRED if fn is not None else "not installed" for k, fn in contenders.items()}
+                row["speed-up vs mamba"] = speed_up(row, "kernels.selective_scan", ["mamba_ssm CUDA"])
+                row["vs mamba (max rel. diff)"] = ("-" if not (HAS_CUDA and mamba and label == "forward") else
+                                                   agreement(kernels.selective_scan, mamba, inputs, SELECTIVE_GRADS))
+                rows.append(row)
+            del inputs
+    return rows
+
+
+def scan_table(lengths, complex_values: bool = False) -> list[dict]:
+    """First-order scan (8, 1536, T): this project's kernel against accelerated-scan's, real or complex64."""
+    if complex_values:
+        ours, peers = kernels.complex_scan, {"accelerated-scan complex": optional("accelerated_scan.complex", "scan")}
+    else:
+        ours, peers = kernels.scan, accelerated_scans()
+    name = "kernels.complex_scan" if complex_values else "kernels.scan"
+    contenders, rows = {name: ours, **peers}, []
+    element = 8 if complex_values else 4
+    for length in lengths:
+        inputs = random_scan_inputs(length, complex_values) if HAS_CUDA else {}
+        for label, nbytes in zip(("forward", "fwd+bwd"), scan_bytes(BATCH, DIM, length, element), strict=True):
+            row = {"T": length, "pass": label, "bytes": nbytes}
+            if HAS_CUDA:
+                row |= interleaved({k: timed_run(by_name(fn), inputs, label, ("gates", "tokens"))
+                                    for k, fn in contenders.items()})
+            else:
+                row |= {k: GPU_REQUIRED if fn is not None else "not installed" for k, fn in contenders.items()}
+            row["speed-up vs best peer"] = speed_up(row, name, list(peers))
+            row["vs peers (max rel. diff)"] = ("-" if not (HAS_CUDA and label == "forward") else "; ".join(
+                f"{k.split()[-1]} {relative_difference(fn(inputs['gates'], inputs['tokens']), ours(**inputs)):.1e}"
+                for k, fn in peers.items() if fn is not None) or "-")
             rows.append(row)
     return rows
 
 
-def _by_name(scan_fn: Callable) -> Callable:
-    """scan_fn(gates, tokens) called as f(gates=..., tokens=...), the way forward_and_backward calls."""
-    return lambda **x: scan_fn(x["gates"], x["tokens"])
-
-
-def scan_table(lengths) -> list[dict]:
-    """First-order scan (8, 1536, T) float32: this project's kernel against accelerated-scan's."""
-    contenders = {"kernels.scan": kernels.scan, **accelerated_scans()}
-    contenders.setdefault("accelerated-scan (triton)", None)
-    rows = []
-    for length in lengths:
-        gates = torch.rand(BATCH, DIM, length, device="cuda") * 0.5 + 0.5 if HAS_CUDA else None
-        tokens = torch.randn(BATCH, DIM, length, device="cuda") if HAS_CUDA else None
-        inputs = {"gates": gates, "tokens": tokens}
-        for label, nbytes in zip(("forward", "fwd+bwd"), scan_bytes(BATCH, DIM, length)):
-            row = {"L": length, "pass": label, "bytes": nbytes}
-            for name, fn in contenders.items():
-                maker = (lambda f=fn: (lambda: f(gates, tokens))) if label == "forward" else \
-                        (lambda f=fn: forward_and_backward(_by_name(f), inputs, ("gates", "tokens")))
-                row[name] = timed_cell(fn, maker)
-            rows.append(row)
-    return rows
+def random_scan_inputs(length: int, complex_values: bool) -> dict:
+    """Gates of modulus 0.5 … 1 (rotating when complex) and Gaussian tokens, (BATCH, DIM, T) on the GPU."""
+    shape = (BATCH, DIM, length)
+    modulus = torch.rand(shape, device="cuda") * 0.5 + 0.5
+    if complex_values:
+        angle = torch.rand(shape, device="cuda") * 0.2
+        tokens = torch.randn(shape, device="cuda", dtype=torch.complex64)
+        return {"gates": torch.polar(modulus, angle), "tokens": tokens}
+    return {"gates": modulus, "tokens": torch.randn(shape, device="cuda")}
 
 
 def add_bandwidth(rows: list[dict], kernel: str, bandwidth: float | None) -> None:
     """Add achieved GB/s of `kernel` and its share of the measured copy bandwidth to each row."""
     for row in rows:
-        try:
-            achieved = row["bytes"] / (float(row[kernel]) * 1e-3)
-        except ValueError:
+        if not _is_number(row[kernel]):
             row["GB/s"] = row["% of copy"] = GPU_REQUIRED if not HAS_CUDA else "-"
             continue
+        achieved = row["bytes"] / (float(row[kernel]) * 1e-3)
         row["GB/s"] = f"{achieved / 1e9:.0f}"
         row["% of copy"] = f"{100 * achieved / bandwidth:.0f}" if bandwidth else "-"
 
@@ -244,16 +329,12 @@ def markdown(rows: list[dict]) -> str:
 
 def cpu_sanity_row(batch: int = 1, dim: int = 3, length: int = 40, state: int = 4) -> str:
     """Run both kernels once on tiny CPU inputs through the interpreter; report error and time."""
-    inputs = selective_inputs(batch, dim, length, state, "cpu")
+    inputs = selective_scan_inputs(batch, dim, length, state)
     start = time.perf_counter()
     out = kernels.selective_scan(**inputs)
     seconds = time.perf_counter() - start
-    from lessons.ssm import selective_scan
-
-    error = (out - selective_scan(**inputs)).abs().max().item()
+    error = (out - lessons_selective_scan(**inputs)).abs().max().item()
     gates, tokens = torch.rand(batch, dim, length) * 0.5 + 0.5, torch.randn(batch, dim, length)
-    from kernels.scan import scan_reference
-
     scan_error = (kernels.scan(gates, tokens) - scan_reference(gates, tokens)).abs().max().item()
     return (f"CPU sanity (Triton interpreter): selective_scan ({batch}, {dim}, {length}, N={state}) max error "
             f"{error:.1e} vs lessons, {seconds:.2f} s; scan max error {scan_error:.1e} vs the loop.")
@@ -264,10 +345,6 @@ def registers_table() -> str:
 
     Compiling needs real (not interpreted) kernels, so it runs in a subprocess with TRITON_INTERPRET=0.
     """
-    import os
-    import subprocess
-    import sys
-
     command = [sys.executable, "-c", "from kernels.bench import print_registers; print_registers()"]
     env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_DEFAULT_FP_FUSION": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -277,12 +354,8 @@ def registers_table() -> str:
 def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int) -> tuple[int, int]:
     """Compile one configuration of `kernel` for sm_90 with Triton's bundled ptxas; (registers, stack bytes)."""
     import inspect
-    import os
     import re
-    import subprocess
-    import tempfile
 
-    import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -300,28 +373,29 @@ def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int
 
 
 def register_configurations():
-    """(label, kernel, pointer type, constexprs, num_warps) for every kernel at its default GPU tile."""
-    import importlib
-
+    """(label, kernel, pointer type, constexprs, num_warps) for every kernel at a GPU tile it runs with."""
     import triton.language as tl
 
     # import_module, not `from kernels import scan`: the package exports the functions under the module names
     first_order, fused = importlib.import_module("kernels.scan"), importlib.import_module("kernels.selective_scan")
-
     common = dict(B_VARYING=True, C_VARYING=True, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True,
                   BLOCK_N=STATE, COMPUTE=tl.float32)
-    (fd, fl), (bd, bl) = fused.GPU_FORWARD_TILE, fused.GPU_BACKWARD_TILE
+    forward_tile, training_tile = (1, fused.FORWARD_BLOCK_L), (4, fused.TRAINING_BLOCK_L)
     scan_options = dict(REVERSE=False, BLOCK_T=first_order.DEFAULT_MAX_BLOCK_T, COMPUTE=tl.float32)
     complex_options, warps = dict(scan_options, STRIDE=2), first_order.DEFAULT_MAX_BLOCK_T // 256
+    tile = lambda block: dict(BLOCK_D=block[0], BLOCK_L=block[1])   # noqa: E731
     return [
         ("scan forward", first_order.scan_forward_kernel, "*fp32", scan_options, warps),
         ("scan backward", first_order.scan_backward_kernel, "*fp32", scan_options, warps),
         ("complex scan forward", first_order.complex_scan_forward_kernel, "*fp32", complex_options, warps),
         ("complex scan backward", first_order.complex_scan_backward_kernel, "*fp32", complex_options, warps),
         ("selective scan forward", fused.selective_scan_forward_kernel, "*fp32",
-         dict(common, WRITE_LAST_STATE=False, BLOCK_D=fd, BLOCK_L=fl), max(1, min(8, fd * fl // 128))),
+         dict(common, WRITE_LAST_STATE=False, SAVE_STATES=False, **tile(forward_tile)), fused.warps_for(*forward_tile)),
+        ("selective scan forward, saving states", fused.selective_scan_forward_kernel, "*fp32",
+         dict(common, WRITE_LAST_STATE=False, SAVE_STATES=True, **tile(training_tile)),
+         fused.warps_for(*training_tile)),
         ("selective scan backward", fused.selective_scan_backward_kernel, "*fp32",
-         dict(common, HAS_GRAD_LAST=False, BLOCK_D=bd, BLOCK_L=bl), max(1, min(8, bd * bl // 128))),
+         dict(common, HAS_GRAD_LAST=False, **tile(training_tile)), fused.warps_for(*training_tile)),
     ]
 
 
@@ -335,15 +409,21 @@ def print_registers() -> None:
 
 
 def sweep(length: int = 4096) -> str:
-    """GPU only: time the fused kernel at a few tile sizes (block_d, block_l) used by both passes."""
-    inputs = selective_inputs(BATCH, DIM, length, STATE, "cuda")
-    differentiable = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
-    lines = [f"| tile (block_d, block_l) at L = {length} | forward ms | fwd+bwd ms |", "|---|---|---|"]
-    for block_d, block_l in ((1, 256), (1, 512), (1, 1024), (1, 2048), (2, 512), (2, 1024), (4, 256)):
-        fn = lambda **x: kernels.selective_scan(**x, block_d=block_d, block_l=block_l)   # noqa: E731
-        forward = gpu_time_ms(lambda: fn(**inputs))
-        both = gpu_time_ms(forward_and_backward(fn, inputs, differentiable))
-        lines.append(f"| ({block_d}, {block_l}) | {forward:.3f} | {both:.3f} |")
+    """GPU only: forward + backward at several training chunk lengths (autotune picks the channels per program),
+    the forward alone at several chunk lengths, and the configurations autotune chose."""
+    fused = importlib.import_module("kernels.selective_scan")
+    inputs = selective_scan_inputs(BATCH, DIM, length, STATE, device="cuda")
+    lines = [f"| chunk (block_l) at L = {length} | forward ms (no grad) | fwd+bwd ms |", "|---|---|---|"]
+    for block_l in (64, 128, 256, 512, 2048):
+        fn = lambda block=block_l, **x: kernels.selective_scan(**x, block_l=block)      # noqa: E731
+        with torch.no_grad():
+            forward = gpu_time_ms(lambda f=fn: f(**inputs))
+        both = gpu_time_ms(forward_and_backward(fn, inputs, SELECTIVE_GRADS)) if block_l <= 512 else float("nan")
+        lines.append(f"| {block_l} | {forward:.3f} | {both:.3f} |")
+    lines += ["", "Autotune's choices (kernel, chunk: key -> config):"]
+    for (kernel, block_l), tuner in fused._TUNED.items():
+        for key, config in tuner.cache.items():
+            lines.append(f"- {kernel.fn.__name__}, block_l {block_l}: {key[:3]} -> {config}")
     return "\n".join(lines)
 
 
@@ -354,19 +434,15 @@ def sweep(length: int = 4096) -> str:
 
 def package_version(name: str) -> str:
     """The installed version of a package, or 'not installed'."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(name)
     except PackageNotFoundError:
-        return "not installed"
+        return "not installed" if mamba_selective_scan() is None or name != "mamba_ssm" else "built from its sdist"
 
 
 def header(bandwidth: float | None) -> str:
     """Date, device and versions, and the two bandwidths the tables are compared with."""
     device = torch.cuda.get_device_name() if HAS_CUDA else f"no CUDA GPU ({platform.processor() or platform.machine()})"
-    import triton
-
     lines = [f"Date: {datetime.date.today()}  Device: {device}",
              f"Versions: torch {torch.__version__}, triton {triton.__version__}, Python {platform.python_version()}, "
              f"mamba_ssm {package_version('mamba_ssm')}, accelerated-scan {package_version('accelerated-scan')}"]
@@ -383,10 +459,13 @@ def main(argv=None) -> str:
     """Print (and with --record, write) the benchmark tables; return the Markdown text."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    parser.add_argument("--scan-lengths", type=int, nargs="+", default=list(SCAN_LENGTHS))
+    parser.add_argument("--dtypes", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
+    parser.add_argument("--references", action="store_true", help="also time lessons' reference and naive PyTorch")
     parser.add_argument("--max-naive-length", type=int, default=2048, help="the naive loop is skipped above this L")
     parser.add_argument("--record", help="write the Markdown tables to this file (only with a GPU)")
     parser.add_argument("--registers", action="store_true", help="only compile for sm_90 and print registers")
-    parser.add_argument("--sweep", action="store_true", help="GPU: only time the fused kernel at a few tile sizes")
+    parser.add_argument("--sweep", action="store_true", help="GPU: only time the fused kernel's chunk lengths")
     args = parser.parse_args(argv)
     if args.registers or args.sweep:
         if args.sweep and not HAS_CUDA:
@@ -394,19 +473,23 @@ def main(argv=None) -> str:
         text = registers_table() if args.registers else sweep()
         print(text)
         return text
+    if args.record and not HAS_CUDA:
+        raise SystemExit("--record needs a GPU: there would be no GPU numbers to record.")
     bandwidth = copy_bandwidth() if HAS_CUDA else None
-    selective, first_order = selective_table(args.lengths, args.max_naive_length), scan_table(args.lengths)
+    selective = selective_table(args.lengths, args.dtypes, args.references, args.max_naive_length)
+    first_order, complex_rows = scan_table(args.scan_lengths), scan_table(args.scan_lengths, complex_values=True)
     add_bandwidth(selective, "kernels.selective_scan", bandwidth)
     add_bandwidth(first_order, "kernels.scan", bandwidth)
+    add_bandwidth(complex_rows, "kernels.complex_scan", bandwidth)
     text = "\n\n".join([header(bandwidth),
-                        f"### Selective scan, batch {BATCH}, dim {DIM}, N {STATE}, float32 (ms)", markdown(selective),
-                        f"### First-order scan, ({BATCH}, {DIM}, T) float32 (ms)", markdown(first_order)])
+                        f"### Selective scan, batch {BATCH}, dim {DIM}, N {STATE}, Mamba layer (ms)",
+                        markdown(selective),
+                        f"### First-order scan, ({BATCH}, {DIM}, T) float32 (ms)", markdown(first_order),
+                        f"### Complex scan, ({BATCH}, {DIM}, T) complex64 (ms)", markdown(complex_rows)])
     if not HAS_CUDA:
         text += "\n\n" + cpu_sanity_row()
     print(text)
     if args.record:
-        if not HAS_CUDA:
-            raise SystemExit("--record needs a GPU: the tables above have no GPU numbers to record.")
         with open(args.record, "w") as handle:
             handle.write(text + "\n")
     return text

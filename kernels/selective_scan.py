@@ -6,20 +6,27 @@ shapes and results of mamba_ssm's `selective_scan_fn` and of `lessons.ssm.select
     h_t[d, n] = exp(Δ_t[d]·A[d, n])·h_{t−1}[d, n] + Δ_t[d]·B_t[n]·u_t[d]
     y_t[d]    = Σ_n C_t[n]·h_t[d, n] + D[d]·u_t[d],       out = y·silu(z)
 
-One program owns BLOCK_D channels of one batch element and walks L in chunks of BLOCK_L steps. It loads
-the chunk's u and Δ (BLOCK_D, BLOCK_L) once, then for each state index n = 0 … N−1 builds Ā = exp(ΔA[:, n])
-and ΔB[n]u in registers, scans them with `tl.associative_scan` (lesson 04's combine), adds C[n]·h to y,
-and keeps the last h[:, n] as the carry into the next chunk. It writes only y (and h_L if asked). The
-state h (batch, dim, N) never goes to global memory, and neither does anything of size
-(batch, dim, N, L): the ×N expansion happens in registers. That is the memory trick of lesson 07.
-(mamba's CUDA kernel has the same shape: a loop over n around a block-wide scan over a chunk of L.)
+Forward. One program owns BLOCK_D channels of one batch element and walks L in chunks of BLOCK_L steps. It
+loads the chunk's u and Δ (BLOCK_D, BLOCK_L) once, then for each state index n = 0 … N−1 builds Ā = exp(ΔA[:, n])
+and ΔB[n]u in registers, scans them with `tl.associative_scan` (lesson 04's combine), adds C[n]·h to y, and keeps
+the last h[:, n] as the carry into the next chunk. It writes y (and h_L if asked). Nothing of size
+(batch, dim, N, L) ever reaches global memory: the ×N expansion happens in registers. That is the memory trick
+of lesson 07. When the inputs need gradients it also writes the state at the start of every chunk,
+(batch, dim, n_chunks, N): 1/BLOCK_L of the history of h, a few per cent of the input bytes.
+(mamba's CUDA kernel has the same shape: a loop over n around a block-wide scan over a chunk of L, and it
+saves the same chunk states.)
 
-The backward kernel recomputes what it needs. Pass 1 walks forward and writes only the state at the start
-of each chunk to a scratch buffer (1/BLOCK_L of the history of h, in the backward pass only), using the
-closed form of a chunk's total gate, Π_t exp(Δ_t A) = exp(A·Σ_t Δ_t). Pass 2 walks the chunks from the
-end: it recomputes h inside the chunk from the saved start state, runs the reverse scan
-g_t = ∂L/∂h_t + Ā_{t+1}·g_{t+1} (Martin & Cundy 2017), and turns g into every gradient. It uses Ā_t h_{t−1} = h_t − Δ_t B_t u_t, so no shifted state is needed.
-Gradients of B and C that vary in time are summed over channels with atomic adds, as mamba's CUDA does.
+Backward. The same programs walk the chunks from the end. For each state index the chunk's states are
+rebuilt from the saved start state with one forward scan, and the reverse scan
+g_t = ∂L/∂h_t = C_t·∂L/∂y_t + Ā_{t+1}·g_{t+1} (Martin & Cundy 2017) runs over the same chunk; g turns into
+every gradient. Ā_t h_{t−1} = h_t − Δ_t B_t u_t, so no shifted state is needed. The gradients of a B and a C
+that vary in time are summed over the program's channels first, then added into (batch, N, L) with relaxed
+atomics (no memory fence: the adds commute, and nothing reads the sums before the kernel ends).
+
+Tiles. On a GPU the forward without gradients uses long chunks (FORWARD_BLOCK_L); when gradients are needed
+both passes use TRAINING_BLOCK_L, so the saved states line up with the backward's chunks. How many channels a
+program holds (BLOCK_D) and its warps are chosen by `triton.autotune` on the first call at each size (switched
+off in the interpreter, and by KERNELS_AUTOTUNE=0).
 
 Supported: real A (dim, N); B and C each (dim, N) or (batch, N, L); float32, float16, bfloat16 (and
 float64, for gradcheck) inputs, computed in float32 (float64). Complex A and grouped B/C are not fused
@@ -27,12 +34,17 @@ here: use `lessons.ssm.selective_scan` for those.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
 
 from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
 from kernels.scan import combine
+from lessons.checks import require_bool, require_power_of_two
+from lessons.ssm import check_selective_scan_inputs
+from lessons.ssm import selective_scan as lessons_selective_scan
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 MAX_STATE = 256          # h (BLOCK_D, N) lives in registers; mamba's CUDA kernel has the same limit
@@ -76,11 +88,11 @@ def load_delta(delta_ptr, at, mask, bias, SOFTPLUS: tl.constexpr, COMPUTE: tl.co
 
 
 @triton.jit
-def load_projection(ptr, batch, d, k, l, dim, N, L, VARYING: tl.constexpr, COMPUTE: tl.constexpr):
+def load_projection(ptr, batch, d, k, t, dim, N, L, VARYING: tl.constexpr, COMPUTE: tl.constexpr):
     """Row k of B or C, shaped to broadcast against (BLOCK_D, BLOCK_L): (1, BL) from (batch, N, L) when it
     varies in time, (BD, 1) from (dim, N) when it does not."""
     if VARYING:
-        row = tl.load(ptr + (batch * N + k) * L + l, mask=l < L, other=0.0).to(COMPUTE)[None, :]
+        row = tl.load(ptr + (batch * N + k) * L + t, mask=t < L, other=0.0).to(COMPUTE)[None, :]
     else:
         row = tl.load(ptr + d * N + k, mask=d < dim, other=0.0).to(COMPUTE)[:, None]
     return row
@@ -133,41 +145,47 @@ def selective_scan_forward_kernel(
     D_ptr, bias_ptr,                # (dim,), read only when HAS_D / HAS_BIAS
     out_ptr,                        # (batch, dim, L), written: y·silu(z)
     last_state_ptr,                 # (batch, dim, N), written only when WRITE_LAST_STATE
+    chunk_states_ptr,               # (batch, dim, n_chunks, N), h before each chunk, written when SAVE_STATES
     dim, L, N,                      # sizes
     B_VARYING: tl.constexpr, C_VARYING: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr,         # Δ = softplus(delta + bias)
-    WRITE_LAST_STATE: tl.constexpr,
+    WRITE_LAST_STATE: tl.constexpr, SAVE_STATES: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,  # powers of two, BLOCK_N ≥ N
     COMPUTE: tl.constexpr,          # tl.float32 (tl.float64 for float64 inputs)
 ):
     batch = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)                        # (BD,) channels
     n, lanes = tl.arange(0, BLOCK_N), tl.arange(0, BLOCK_L)
+    state_mask = (d[:, None] < dim) & (n[None, :] < N)                            # (BD, BN)
     bias = load_channel_vector(bias_ptr, d, dim, HAS_BIAS, COMPUTE)               # (BD, 1)
     skip = load_channel_vector(D_ptr, d, dim, HAS_D, COMPUTE)                     # (BD, 1)
     rows = (batch * dim + d[:, None]) * L                                         # (BD, 1) row starts
+    n_chunks = tl.cdiv(L, BLOCK_L)
+    saved = (batch * dim + d[:, None]) * n_chunks * N + n[None, :]                # (BD, BN) chunk 0's slots
     h = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)                                     # the state, in registers
-    for chunk in range(0, tl.cdiv(L, BLOCK_L)):
-        l = chunk * BLOCK_L + lanes                                               # (BL,) time steps
-        mask = (d[:, None] < dim) & (l[None, :] < L)                              # (BD, BL)
-        at = rows + l[None, :]
+    for chunk in range(0, n_chunks):
+        if SAVE_STATES:
+            tl.store(chunk_states_ptr + saved + chunk * N, h, mask=state_mask)    # for the backward pass
+        t = chunk * BLOCK_L + lanes                                               # (BL,) time steps
+        mask = (d[:, None] < dim) & (t[None, :] < L)                              # (BD, BL)
+        at = rows + t[None, :]
         u = tl.load(u_ptr + at, mask=mask, other=0.0).to(COMPUTE)                 # (BD, BL)
         dt, _ = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)          # (BD, BL); 0 -> identity gate
+        dtu = dt * u
         y = skip * u                                                              # (BD, BL)
         for k in range(0, N):                                                     # one state index at a time
-            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]  # (BD, 1) column k of A
-            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
-            C_k = load_projection(C_ptr, batch, d, k, l, dim, N, L, C_VARYING, COMPUTE)
-            states = scan_chunk(tl.exp(dt * A_k), dt * u * B_k, column(h, n, k))  # (BD, BL) h_t[:, k], never stored
+            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]            # (BD, 1) column k of A
+            B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
+            C_k = load_projection(C_ptr, batch, d, k, t, dim, N, L, C_VARYING, COMPUTE)
+            states = scan_chunk(tl.exp(dt * A_k), dtu * B_k, column(h, n, k))     # (BD, BL) h_t[:, k], never stored
             y += states * C_k
             h = with_column(h, n, k, lane(states, lanes, BLOCK_L - 1))            # carry into the next chunk
         out = gate_output(y, z_ptr, at, mask, HAS_Z, COMPUTE)
         tl.store(out_ptr + at, out.to(out_ptr.dtype.element_ty), mask=mask)
     if WRITE_LAST_STATE:
         at_state = (batch * dim + d[:, None]) * N + n[None, :]
-        tl.store(last_state_ptr + at_state, h.to(last_state_ptr.dtype.element_ty),
-                 mask=(d[:, None] < dim) & (n[None, :] < N))
+        tl.store(last_state_ptr + at_state, h.to(last_state_ptr.dtype.element_ty), mask=state_mask)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,36 +194,12 @@ def selective_scan_forward_kernel(
 
 
 @triton.jit
-def save_chunk_start_states(
-    u_ptr, delta_ptr, A_ptr, B_ptr, starts_ptr, bias, batch, d, n, lanes, rows, dim, L, N,
-    B_VARYING: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, COMPUTE: tl.constexpr,
-):
-    """Pass 1: store the state before every chunk to `starts_ptr` (n_chunks, BD, BN), from chunk totals:
-    Π_t Ā_t = exp(A·ΣΔ) and Σ_t (Π_{s>t} Ā_s)·Δ_t B_t u_t, with no scan."""
-    slot = d[:, None] % BLOCK_D * BLOCK_N + n[None, :]                            # (BD, BN) place in a slot
-    h = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)
-    for chunk in range(0, tl.cdiv(L, BLOCK_L)):
-        tl.store(starts_ptr + chunk * BLOCK_D * BLOCK_N + slot, h)
-        l = chunk * BLOCK_L + lanes
-        mask = (d[:, None] < dim) & (l[None, :] < L)
-        u = tl.load(u_ptr + rows + l[None, :], mask=mask, other=0.0).to(COMPUTE)
-        dt, _ = load_delta(delta_ptr, rows + l[None, :], mask, bias, SOFTPLUS, COMPUTE)
-        total = tl.sum(dt, axis=1)                                                # (BD,) ΣΔ over the chunk
-        after = total[:, None] - tl.cumsum(dt, axis=1)                            # (BD, BL) ΣΔ after t
-        for k in range(0, N):
-            a_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)                     # (BD,)
-            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
-            inflow = tl.sum(tl.exp(a_k[:, None] * after) * dt * u * B_k, axis=1)  # Σ_t (Π_{s>t} Ā_s) Δ_t B_t u_t
-            h = with_column(h, n, k, tl.exp(a_k * total) * column(h, n, k) + inflow)
-
-
-@triton.jit
-def add_projection_grad(grad, acc, acc_ptr, batch, n, k, l, N, L, VARYING: tl.constexpr):
-    """Add grad (BD, BL) of row k of B or C: summed over channels into (batch, N, L) with atomics when it
-    varies in time, else summed over time into column k of the running (BD, BN) accumulator (returned)."""
+def add_projection_grad(grad, acc, acc_ptr, batch, n, k, t, N, L, VARYING: tl.constexpr):
+    """Add grad (BD, BL) of row k of B or C. When it varies in time: summed over the program's channels, then
+    one relaxed atomic add per step into (batch, N, L). Else: summed over time into column k of the running
+    (BD, BN) accumulator (returned)."""
     if VARYING:
-        tl.atomic_add(acc_ptr + (batch * N + k) * L + l, tl.sum(grad, axis=0), mask=l < L)
+        tl.atomic_add(acc_ptr + (batch * N + k) * L + t, tl.sum(grad, axis=0), mask=t < L, sem="relaxed")
     else:
         acc += tl.where(n[None, :] == k, tl.sum(grad, axis=1)[:, None], 0.0)
     return acc
@@ -216,7 +210,7 @@ def selective_scan_backward_kernel(
     u_ptr, delta_ptr, z_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr,   # the forward inputs, as there
     grad_out_ptr,                   # (batch, dim, L) ∂L/∂out
     grad_last_ptr,                  # (batch, dim, N) ∂L/∂h_L, read only when HAS_GRAD_LAST
-    starts_ptr,                     # scratch (batch, n_dblocks, n_chunks, BD, BN): states before each chunk
+    chunk_states_ptr,               # (batch, dim, n_chunks, N) h before each chunk, saved by the forward
     du_ptr, ddelta_ptr, dz_ptr,     # (batch, dim, L), written (dz only when HAS_Z)
     dA_ptr,                         # (batch, dim, N) per-batch partial sums, written
     dB_ptr, dC_ptr,                 # zeroed (batch, N, L) for atomics when varying, else (batch, dim, N) partials
@@ -236,10 +230,7 @@ def selective_scan_backward_kernel(
     skip = load_channel_vector(D_ptr, d, dim, HAS_D, COMPUTE)
     rows = (batch * dim + d[:, None]) * L
     n_chunks = tl.cdiv(L, BLOCK_L)
-    starts_ptr += (batch * tl.num_programs(1) + tl.program_id(1)) * n_chunks * BLOCK_D * BLOCK_N
-    save_chunk_start_states(u_ptr, delta_ptr, A_ptr, B_ptr, starts_ptr, bias, batch, d, n, lanes, rows, dim, L, N,
-                            B_VARYING, SOFTPLUS, BLOCK_D, BLOCK_N, BLOCK_L, COMPUTE)
-    tl.debug_barrier()                                                            # pass 1's stores are visible
+    saved = (batch * dim + d) * n_chunks * N                                      # (BD,) chunk 0's first slot
     g_after = tl.zeros((BLOCK_D, BLOCK_N), COMPUTE)                               # g of the step after the chunk
     if HAS_GRAD_LAST:
         g_after = tl.load(grad_last_ptr + at_state, mask=state_mask, other=0.0).to(COMPUTE)
@@ -250,12 +241,12 @@ def selective_scan_backward_kernel(
     dbias = tl.zeros((BLOCK_D,), COMPUTE)
     for step in range(0, n_chunks):
         chunk = n_chunks - 1 - step                                               # from the end
-        l = chunk * BLOCK_L + lanes
-        mask = (d[:, None] < dim) & (l[None, :] < L)
-        at = rows + l[None, :]
+        t = chunk * BLOCK_L + lanes
+        mask = (d[:, None] < dim) & (t[None, :] < L)
+        at = rows + t[None, :]
         u = tl.load(u_ptr + at, mask=mask, other=0.0).to(COMPUTE)
         dt, before = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)
-        has_next = (d[:, None] < dim) & (l[None, :] + 1 < L)
+        has_next = (d[:, None] < dim) & (t[None, :] + 1 < L)
         dt_next, _ = load_delta(delta_ptr, at + 1, has_next, bias, SOFTPLUS, COMPUTE)   # Δ_{t+1}
         grad_out = tl.load(grad_out_ptr + at, mask=mask, other=0.0).to(COMPUTE)   # ∂L/∂out
         dy = grad_out                                                             # ∂L/∂y
@@ -263,28 +254,30 @@ def selective_scan_backward_kernel(
             z = tl.load(z_ptr + at, mask=mask, other=0.0).to(COMPUTE)
             sig = tl.sigmoid(z)
             dy = grad_out * z * sig
+        dtu = dt * u
         y = skip * u                                                              # rebuilt for ∂L/∂z
         du = dy * skip
         ddt = tl.zeros_like(dt)
         for k in range(0, N):
-            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]  # (BD, 1)
-            B_k = load_projection(B_ptr, batch, d, k, l, dim, N, L, B_VARYING, COMPUTE)
-            C_k = load_projection(C_ptr, batch, d, k, l, dim, N, L, C_VARYING, COMPUTE)
-            tokens = dt * u * B_k                                                 # (BD, BL) Δ_t B_t u_t
-            h_start = tl.load(starts_ptr + chunk * BLOCK_D * BLOCK_N + d % BLOCK_D * BLOCK_N + k)
+            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]            # (BD, 1)
+            B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
+            C_k = load_projection(C_ptr, batch, d, k, t, dim, N, L, C_VARYING, COMPUTE)
+            h_start = tl.load(chunk_states_ptr + saved + chunk * N + k, mask=d < dim, other=0.0).to(COMPUTE)
+            tokens = dtu * B_k                                                    # (BD, BL) Δ_t B_t u_t
             states = scan_chunk(tl.exp(dt * A_k), tokens, h_start)                # (BD, BL) h_t[:, k] again
             y += states * C_k
-            dC = add_projection_grad(dy * states, dC, dC_ptr, batch, n, k, l, N, L, C_VARYING)
+            dC = add_projection_grad(dy * states, dC, dC_ptr, batch, n, k, t, N, L, C_VARYING)
             # the reverse scan g_t = dy_t C_t + Ā_{t+1} g_{t+1}; the identity gate past the end lets ∂L/∂h_L in
-            gates_next = tl.where((l + 1 < L)[None, :], tl.exp(dt_next * A_k), 1.0)
+            gates_next = tl.where((t + 1 < L)[None, :], tl.exp(dt_next * A_k), 1.0)
             g_prefix, g_sum = tl.associative_scan((gates_next, dy * C_k), 1, combine, reverse=True)
-            g = g_prefix * column(g_after, n, k)[:, None] + g_sum                 # (BD, BL) ∂L/∂(Δ B u)_t
+            g = g_prefix * column(g_after, n, k)[:, None] + g_sum                 # (BD, BL) ∂L/∂h_t[:, k]
             g_after = with_column(g_after, n, k, lane(g, lanes, 0))
             gh = g * (states - tokens)                                            # g_t·Ā_t h_{t−1}
             dA += tl.where(n[None, :] == k, tl.sum(gh * dt, axis=1)[:, None], 0.0)
-            dB = add_projection_grad(g * dt * u, dB, dB_ptr, batch, n, k, l, N, L, B_VARYING)
-            du += g * B_k * dt
-            ddt += g * B_k * u + gh * A_k
+            dB = add_projection_grad(g * dtu, dB, dB_ptr, batch, n, k, t, N, L, B_VARYING)
+            gB = g * B_k
+            du += gB * dt
+            ddt += gB * u + gh * A_k
         if HAS_Z:
             dz = grad_out * y * sig * (1 + z * (1 - sig))                         # silu'(z) = σ(z)(1 + z(1 − σ(z)))
             tl.store(dz_ptr + at, dz.to(dz_ptr.dtype.element_ty), mask=mask)
@@ -307,43 +300,84 @@ def selective_scan_backward_kernel(
 
 
 # ---------------------------------------------------------------------------------------------
+# Tiles: fixed in the interpreter, autotuned on a GPU
+# ---------------------------------------------------------------------------------------------
+
+# Steps per chunk on a GPU. Without gradients the forward takes long chunks (measured best on the H200,
+# results/kernels_gpu.md). With gradients both passes use TRAINING_BLOCK_L: the backward's registers grow with
+# the chunk, and the forward must save the state at the start of every backward chunk.
+FORWARD_BLOCK_L, TRAINING_BLOCK_L = 2048, 128
+INTERPRETER_TILE = (16, 64)      # the interpreter's cost is per padded element: tiles only round sizes up
+
+
+def autotune_enabled() -> bool:
+    """Autotune on a GPU unless KERNELS_AUTOTUNE=0 (read at each call: tests switch it)."""
+    return not INTERPRETED and os.environ.get("KERNELS_AUTOTUNE", "1") != "0"
+
+
+def warps_for(block_d: int, block_l: int) -> int:
+    """One warp per 128 elements of the tile (a warp's 32 threads × 4 contiguous elements), 1 to 8."""
+    return max(1, min(8, block_d * block_l // 128))
+
+
+def tile_configs(block_l: int) -> list[triton.Config]:
+    """Channels per program (and warps) that autotune tries for chunks of `block_l` steps."""
+    configs = []
+    for block_d in (1, 2, 4, 8):
+        warps = warps_for(block_d, block_l)
+        configs += [triton.Config({"BLOCK_D": block_d}, num_warps=w) for w in sorted({warps, max(1, warps // 2)})]
+    return configs
+
+
+def _autotuned(kernel, block_l: int, reset: list[str] | None = None):
+    """`kernel` wrapped in triton.autotune over tile_configs(block_l), keyed on the sizes and switches."""
+    key = ["dim", "L", "N", "B_VARYING", "C_VARYING", "HAS_D", "HAS_Z", "HAS_BIAS", "SOFTPLUS", "COMPUTE"]
+    return triton.autotune(tile_configs(block_l), key=key, reset_to_zero=reset)(kernel)
+
+
+_TUNED: dict = {}
+
+
+def tuned_kernel(kernel, block_l: int):
+    """The autotuned version of `kernel` for chunks of `block_l` steps (built once)."""
+    if (kernel, block_l) not in _TUNED:
+        reset = ["dB_ptr", "dC_ptr"] if kernel is selective_scan_backward_kernel else None
+        _TUNED[kernel, block_l] = _autotuned(kernel, block_l, reset)
+    return _TUNED[kernel, block_l]
+
+
+def choose_tile(dim: int, length: int, *, training: bool, block_d: int | None = None,
+                block_l: int | None = None) -> tuple[int | None, int]:
+    """(BLOCK_D, BLOCK_L) for one call: the given sizes, else the device's default cut to the problem.
+    BLOCK_D None means: let autotune choose."""
+    if block_l is None:
+        default_l = INTERPRETER_TILE[1] if INTERPRETED else (TRAINING_BLOCK_L if training else FORWARD_BLOCK_L)
+        block_l = max(16, min(triton.next_power_of_2(length), default_l))
+    if block_d is None and not autotune_enabled():
+        block_d = min(triton.next_power_of_2(dim), INTERPRETER_TILE[0] if INTERPRETED else 1)
+    if block_d is not None:
+        block_d = require_power_of_two("block_d", block_d, 1, 256)
+    return block_d, require_power_of_two("block_l", block_l, 2, 8192)
+
+
+def launch(kernel, grid_size: tuple[int, int], tile: tuple[int | None, int], *args, **constexprs) -> None:
+    """Launch `kernel` over (batch, channel blocks): with the given BLOCK_D, or autotuned when it is None."""
+    (batch, dim), (block_d, block_l) = grid_size, tile
+    if block_d is None:
+        grid = lambda meta: (batch, triton.cdiv(dim, meta["BLOCK_D"]))      # noqa: E731
+        tuned_kernel(kernel, block_l)[grid](*args, BLOCK_L=block_l, **constexprs)
+        return
+    options = {} if INTERPRETED else {"num_warps": warps_for(block_d, block_l)}
+    kernel[(batch, triton.cdiv(dim, block_d))](*args, BLOCK_D=block_d, BLOCK_L=block_l, **constexprs, **options)
+
+
+# ---------------------------------------------------------------------------------------------
 # Launchers: every check happens here, in Python, before anything is launched
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_block(name: str, value, low: int, high: int) -> int:
-    if not isinstance(value, int) or not low <= value <= high or value & (value - 1):
-        raise ValueError(f"`{name}` must be a power of two in [{low}, {high}], got {value!r}.")
-    return value
-
-
-# Tiles (BLOCK_D channels × BLOCK_L steps) a program holds on a GPU. Compiled for sm_90 they use, per
-# thread: forward (1, 2048) 144 registers, backward (1, 1024) 224, with no spills (`python -m kernels.bench
-# --registers` prints this table). They are first guesses until the GPU benchmark sweeps them (--sweep).
-GPU_FORWARD_TILE, GPU_BACKWARD_TILE = (1, 2048), (1, 1024)
-INTERPRETER_TILE = (16, 64)      # the interpreter's cost is per padded element: tiles only round sizes up
-
-
-def choose_blocks(dim: int, state: int, length: int, *, backward: bool = False, block_d: int | None = None,
-                  block_l: int | None = None) -> tuple[int, int, int]:
-    """(BLOCK_D, BLOCK_N, BLOCK_L) for one pass: the given sizes, or the device's default tile cut to the problem."""
-    default_d, default_l = INTERPRETER_TILE if INTERPRETED else (GPU_BACKWARD_TILE if backward else GPU_FORWARD_TILE)
-    block_d = min(triton.next_power_of_2(dim), default_d) if block_d is None else block_d
-    block_l = max(16, min(triton.next_power_of_2(length), default_l)) if block_l is None else block_l
-    block_n = triton.next_power_of_2(state)
-    return _check_block("block_d", block_d, 1, 256), block_n, _check_block("block_l", block_l, 2, 8192)
-
-
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False, got {value!r}.")
-    return value
-
-
 def check_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None):
     """Lesson 06's shape checks, then what the fused kernel adds: real A, 2-D or 3-D B and C, dtypes, device."""
-    from lessons.ssm import check_selective_scan_inputs
-
     shapes = check_selective_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
     if shapes.complex_a:
         raise NotImplementedError("the fused kernel takes a real `A`; for complex A use lessons.ssm.selective_scan.")
@@ -370,17 +404,12 @@ def _compute_dtype(*tensors) -> torch.dtype:
     return torch.float64 if any(t is not None and t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
-def _launch_options(inputs: dict, blocks: tuple[int, int, int], compute: torch.dtype) -> dict:
+def _switches(inputs: dict, state: int, compute: torch.dtype) -> dict:
     """The compile-time switches both kernels share."""
-    block_d, block_n, block_l = blocks
-    options = dict(B_VARYING=inputs["B"].ndim == 3, C_VARYING=inputs["C"].ndim == 3,
-                   HAS_D=inputs["D"] is not None, HAS_Z=inputs["z"] is not None,
-                   HAS_BIAS=inputs["delta_bias"] is not None, SOFTPLUS=inputs["delta_softplus"],
-                   BLOCK_D=block_d, BLOCK_N=block_n, BLOCK_L=block_l,
-                   COMPUTE=tl.float64 if compute == torch.float64 else tl.float32)
-    if not INTERPRETED:
-        options["num_warps"] = max(1, min(8, block_d * block_l // 128))
-    return options
+    return dict(B_VARYING=inputs["B"].ndim == 3, C_VARYING=inputs["C"].ndim == 3,
+                HAS_D=inputs["D"] is not None, HAS_Z=inputs["z"] is not None,
+                HAS_BIAS=inputs["delta_bias"] is not None, SOFTPLUS=inputs["delta_softplus"],
+                BLOCK_N=triton.next_power_of_2(state), COMPUTE=tl.float64 if compute == torch.float64 else tl.float32)
 
 
 def _pointers(inputs: dict) -> list[torch.Tensor]:
@@ -389,43 +418,47 @@ def _pointers(inputs: dict) -> list[torch.Tensor]:
     return [inputs[name] if inputs[name] is not None else inputs["u"] for name in names]
 
 
-def _forward(inputs: dict, blocks, want_last_state: bool):
-    """Launch the forward kernel: out (batch, dim, L) in u's dtype, h_L (batch, dim, N) in the compute dtype."""
+def _forward(inputs: dict, tile, want_last_state: bool, save_states: bool):
+    """Launch the forward kernel: out (batch, dim, L) in u's dtype; h_L (batch, dim, N) and the chunk states
+    (batch, dim, n_chunks, N) in the compute dtype, or None when not asked for."""
     u, A = inputs["u"], inputs["A"]
     (batch, dim, length), state = u.shape, A.shape[1]
     compute = _compute_dtype(*(v for v in inputs.values() if isinstance(v, torch.Tensor)))
     out = torch.empty_like(u)
-    last_state = torch.empty(batch, dim, state, dtype=compute, device=u.device) if want_last_state else out
+    last_state = torch.empty(batch, dim, state, dtype=compute, device=u.device) if want_last_state else None
+    chunk_states = (torch.empty(batch, dim, triton.cdiv(length, tile[1]), state, dtype=compute, device=u.device)
+                    if save_states else None)
     if batch * dim:
-        grid = (batch, triton.cdiv(dim, blocks[0]))
-        selective_scan_forward_kernel[grid](*_pointers(inputs), out, last_state, dim, length, state,
-                                            WRITE_LAST_STATE=want_last_state,
-                                            **_launch_options(inputs, blocks, compute))
-    return out, (last_state if want_last_state else None)
+        launch(selective_scan_forward_kernel, (batch, dim), tile, *_pointers(inputs), out,
+               out if last_state is None else last_state, out if chunk_states is None else chunk_states,
+               dim, length, state, WRITE_LAST_STATE=want_last_state, SAVE_STATES=save_states,
+               **_switches(inputs, state, compute))
+    return out, last_state, chunk_states
 
 
-def _backward(inputs: dict, blocks, grad_out: torch.Tensor | None, grad_last: torch.Tensor | None) -> dict:
+def _backward(inputs: dict, tile, chunk_states: torch.Tensor, grad_out: torch.Tensor | None,
+              grad_last: torch.Tensor | None) -> dict:
     """Launch the backward kernel; return the gradient of every tensor input, in that input's dtype."""
-    u, delta, A, B, C = (inputs[k] for k in ("u", "delta", "A", "B", "C"))
-    (batch, dim, length), state = u.shape, A.shape[1]
-    compute = _compute_dtype(*(v for v in inputs.values() if isinstance(v, torch.Tensor)))
-    block_d, block_n, block_l = blocks
-    grid = (batch, triton.cdiv(dim, block_d))
-    starts = torch.empty(*grid, triton.cdiv(length, block_l), block_d, block_n, dtype=compute, device=u.device)
+    u, delta, B, C = (inputs[k] for k in ("u", "delta", "B", "C"))
+    (batch, dim, length), state = u.shape, inputs["A"].shape[1]
+    compute = chunk_states.dtype
     grad_out = torch.zeros_like(u) if grad_out is None else grad_out.contiguous()
-    new = lambda *shape: torch.empty(*shape, dtype=compute, device=u.device)            # noqa: E731
-    projection = lambda x: (torch.zeros(batch, state, length, dtype=compute, device=u.device) if x.ndim == 3
-                            else new(batch, dim, state))                                 # noqa: E731
+    def new(*shape):
+        return torch.empty(*shape, dtype=compute, device=u.device)
+
+    def projection(x):       # zeroed (batch, N, L) for the atomics when x varies in time, else (batch, dim, N)
+        return torch.zeros(batch, state, length, dtype=compute, device=u.device) if x.ndim == 3 else \
+            new(batch, dim, state)
+
     grads = {"u": torch.empty_like(u), "delta": torch.empty_like(delta), "z": None if inputs["z"] is None
              else torch.empty_like(inputs["z"]), "A": new(batch, dim, state), "B": projection(B),
              "C": projection(C), "D": new(batch, dim), "delta_bias": new(batch, dim)}
     if batch * dim:
         order = ("u", "delta", "z", "A", "B", "C", "D", "delta_bias")
-        du, ddelta, dz, dA, dB, dC, dD, dbias = (grads[k] if grads[k] is not None else u for k in order)
-        selective_scan_backward_kernel[grid](*_pointers(inputs), grad_out, grad_last if grad_last is not None else u,
-                                             starts, du, ddelta, dz, dA, dB, dC, dD, dbias, dim, length, state,
-                                             HAS_GRAD_LAST=grad_last is not None,
-                                             **_launch_options(inputs, blocks, compute))
+        launch(selective_scan_backward_kernel, (batch, dim), tile, *_pointers(inputs), grad_out,
+               grad_last if grad_last is not None else u, chunk_states,
+               *(grads[k] if grads[k] is not None else u for k in order), dim, length, state,
+               HAS_GRAD_LAST=grad_last is not None, **_switches(inputs, state, compute))
     return _finish_grads(inputs, grads)
 
 
@@ -443,22 +476,24 @@ ARGUMENTS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
 
 class _SelectiveScan(torch.autograd.Function):
-    """The fused forward kernel; the backward is the fused backward kernel, which recomputes the states."""
+    """The fused forward kernel (saving the chunk states when gradients are needed) and the fused backward."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, blocks):
-        inputs = dict(zip(ARGUMENTS, (u, delta, A, B, C, D, z, delta_bias)), delta_softplus=delta_softplus)
-        out, last_state = _forward(inputs, blocks[0], return_last_state)
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
-        ctx.delta_softplus, ctx.blocks = delta_softplus, blocks
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, tile, training):
+        inputs = dict(zip(ARGUMENTS, (u, delta, A, B, C, D, z, delta_bias), strict=True), delta_softplus=delta_softplus)
+        out, last_state, chunk_states = _forward(inputs, tile, return_last_state, save_states=training)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunk_states)
+        ctx.delta_softplus, ctx.tile = delta_softplus, tile
         ctx.set_materialize_grads(False)
         return (out, last_state) if return_last_state else out
 
     @staticmethod
     def backward(ctx, grad_out, grad_last=None):
-        inputs = dict(zip(ARGUMENTS, ctx.saved_tensors), delta_softplus=ctx.delta_softplus)
-        grads = _backward(inputs, ctx.blocks[1], grad_out, None if grad_last is None else grad_last.contiguous())
-        return (*(grads[name] for name in ARGUMENTS), None, None, None)
+        *tensors, chunk_states = ctx.saved_tensors
+        inputs = dict(zip(ARGUMENTS, tensors, strict=True), delta_softplus=ctx.delta_softplus)
+        grads = _backward(inputs, ctx.tile, chunk_states, grad_out,
+                          None if grad_last is None else grad_last.contiguous())
+        return (*(grads[name] for name in ARGUMENTS), None, None, None, None)
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -468,14 +503,16 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     u, delta, z: (batch, dim, L).  A: (dim, N), real.  B, C: (dim, N) or (batch, N, L).  D, delta_bias: (dim,).
     Returns out (batch, dim, L) in u's dtype, and with return_last_state also h_L (batch, dim, N) in float32
     (float64 for float64 inputs). Differentiable in every tensor argument, h_L included.
-    `block_d`, `block_l` set the tile one program holds (powers of two); the defaults suit the device.
+    `block_d`, `block_l` fix the tile one program holds (powers of two); by default the steps per chunk suit
+    the device and, on a GPU, autotune picks the channels per program.
     """
     shapes = check_inputs(u, delta, A, B, C, D, z, delta_bias)
-    sizes = (shapes.dim, shapes.state, shapes.length)
-    blocks = (choose_blocks(*sizes, block_d=block_d, block_l=block_l),               # forward, backward
-              choose_blocks(*sizes, backward=True, block_d=block_d, block_l=block_l))
-    return _SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, _flag("delta_softplus", delta_softplus),
-                                _flag("return_last_state", return_last_state), blocks)
+    delta_softplus = require_bool("delta_softplus", delta_softplus)
+    return_last_state = require_bool("return_last_state", return_last_state)
+    tensors = (u, delta, A, B, C, D, z, delta_bias)
+    training = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    tile = choose_tile(shapes.dim, shapes.length, training=training, block_d=block_d, block_l=block_l)
+    return _SelectiveScan.apply(*tensors, delta_softplus, return_last_state, tile, training)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,6 +528,4 @@ def selective_scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     so it moves about 6·batch·dim·N·L·4 bytes on top of the inputs; the fused kernel moves only the inputs
     and y (see lessons.memory_traffic.selective_scan_traffic).
     """
-    from lessons.ssm import selective_scan as reference
-
-    return reference(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    return lessons_selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)

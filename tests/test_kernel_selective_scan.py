@@ -47,7 +47,7 @@ def outputs_and_grads(fn, inputs: dict, weights: tuple, **options):
     loss = (out.double() * weights[0]).sum() + (last.double() * weights[1]).sum()
     names = [k for k in TENSORS if leaves[k] is not None]
     grads = torch.autograd.grad(loss, [leaves[k] for k in names])
-    return out.detach(), last.detach(), dict(zip(names, grads))
+    return out.detach(), last.detach(), dict(zip(names, grads, strict=True))
 
 
 def random_weights(inputs: dict, seed: int = 1):
@@ -141,7 +141,8 @@ def test_selective_scan_passes_gradcheck():
     names = [k for k in TENSORS if inputs[k] is not None]
 
     def run(*tensors):
-        out, last = selective_scan(**dict(inputs, **dict(zip(names, tensors))), return_last_state=True, block_l=4)
+        changed = dict(inputs, **dict(zip(names, tensors, strict=True)))
+        out, last = selective_scan(**changed, return_last_state=True, block_l=4)
         return out, last
     leaves = tuple(inputs[k].clone().requires_grad_() for k in names)
     assert torch.autograd.gradcheck(run, leaves, fast_mode=True)
@@ -177,8 +178,10 @@ def good(**changes) -> dict:
     ({"delta_softplus": 1}, TypeError, "`delta_softplus` must be True or False"),
 ])
 def test_selective_scan_rejects_bad_input(changes, error, message):
+    on_device = {k: v.to(DEVICE) if isinstance(v, torch.Tensor) and v.device.type != "meta" else v
+                 for k, v in changes.items()}       # `.to` keeps a transposed tensor's strides
     with pytest.raises(error, match=message):
-        selective_scan(**good(**changes))
+        selective_scan(**good(**on_device))
 
 
 @pytest.mark.parametrize("blocks,message", [({"block_l": 24}, "`block_l` must be a power of two"),
@@ -191,15 +194,15 @@ def test_selective_scan_rejects_bad_blocks(blocks, message):
 def test_worst_bad_inputs_raise_instead_of_crashing():
     """Inputs that would read out of bounds if launched: each must raise, and the process must live."""
     code = textwrap.dedent("""
-        import torch, kernels
+        import functools, torch, kernels
+        ones = functools.partial(torch.ones, device=kernels.kernel_device())
         b, d, l, n = 2, 3, 64, 4
-        ok = dict(u=torch.ones(b, d, l), delta=torch.ones(b, d, l), A=-torch.ones(d, n),
-                  B=torch.ones(b, n, l), C=torch.ones(b, n, l), D=torch.ones(d), z=torch.ones(b, d, l),
-                  delta_bias=torch.ones(d))
-        cases = {"short delta": dict(delta=torch.ones(b, d, 3)), "short B": dict(B=torch.ones(b, n, 3)),
-                 "small A": dict(A=-torch.ones(1, n)), "short z": dict(z=torch.ones(1, d, l)),
-                 "short D": dict(D=torch.ones(1)), "strided u": dict(u=torch.ones(b, d, 2 * l)[..., ::2]),
-                 "B batch 1": dict(B=torch.ones(1, n, l))}
+        ok = dict(u=ones(b, d, l), delta=ones(b, d, l), A=-ones(d, n), B=ones(b, n, l), C=ones(b, n, l),
+                  D=ones(d), z=ones(b, d, l), delta_bias=ones(d))
+        cases = {"short delta": dict(delta=ones(b, d, 3)), "short B": dict(B=ones(b, n, 3)),
+                 "small A": dict(A=-ones(1, n)), "short z": dict(z=ones(1, d, l)),
+                 "short D": dict(D=ones(1)), "strided u": dict(u=ones(b, d, 2 * l)[..., ::2]),
+                 "B batch 1": dict(B=ones(1, n, l))}
         for name, change in cases.items():
             try:
                 kernels.selective_scan(**dict(ok, **change))
@@ -221,23 +224,25 @@ def test_worst_bad_inputs_raise_instead_of_crashing():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of the benchmark")
 def test_benchmark_runs_on_cpu_and_says_the_gpu_columns_need_a_gpu(capsys):
-    text = bench_main(["--lengths", "512"])
+    text = bench_main(["--lengths", "512", "--scan-lengths", "512"])
     assert "GPU required" in text and "CPU sanity (Triton interpreter)" in text
-    assert "| 512 | forward | 96.6 MiB |" in text          # the least bytes, computed without a GPU
+    assert "| 512 | float32 | forward | 96.6 MiB |" in text          # the least bytes, computed without a GPU
+    assert "| 512 | bfloat16 | forward | 48.4 MiB |" in text
     error = float(text.split("max error ")[1].split()[0])
     assert error < 1e-5
     with pytest.raises(SystemExit, match="needs a GPU"):
-        bench_main(["--lengths", "512", "--record", os.devnull])
+        bench_main(["--lengths", "512", "--scan-lengths", "512", "--record", os.devnull])
 
 
 def test_every_benchmark_contender_computes_the_same_scan():
     """The benchmark times like with like: each contender (the naive loop included) gives lessons' result,
     and its forward+backward closure runs."""
-    from kernels.bench import forward_and_backward, selective_contenders, selective_inputs
+    from kernels.bench import forward_and_backward, selective_contenders
+    from lessons.ssm import selective_scan_inputs
 
-    inputs = selective_inputs(1, 3, 21, 4, DEVICE)
+    inputs = selective_scan_inputs(1, 3, 21, 4, device=DEVICE)
     expected = selective_scan_reference(**inputs)
-    for name, fn in selective_contenders(max_naive_length=64).items():
+    for name, fn in selective_contenders(max_naive_length=64, references=True).items():
         if fn is None:
             continue                                                              # mamba_ssm is not installed
         torch.testing.assert_close(fn(**inputs), expected, atol=1e-5, rtol=1e-5, msg=name)
@@ -252,7 +257,7 @@ def test_kernels_compile_for_an_h200_without_a_gpu():
     assert result.returncode == 0, result.stderr[-3000:]
     table = [line for line in result.stdout.splitlines() if line.startswith("| ") and "kernel |" not in line]
     rows = [line.split("|")[1:-1] for line in table]
-    assert len(rows) == 6, result.stdout
+    assert len(rows) == 7, result.stdout
     for label, _tile, _warps, registers, _stack in rows:
         assert 0 < int(registers) <= 255, (label, registers)
 
@@ -287,6 +292,43 @@ def test_compiled_float32_selective_scan_at_mamba_sizes_on_gpu():
                                atol=2e-4, rtol=2e-4)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_autotuned_kernel_at_the_largest_benchmark_size_on_gpu(monkeypatch):
+    """L = 16384, batch 8, dim 1536, N 16 (the benchmark's largest row), autotuned tiles, forward and backward.
+    Channels are independent, so lessons' reference runs on 64 channels at each end and is compared there;
+    ∂B and ∂C sum over channels, so they are compared on those 128 channels run alone."""
+    from lessons.ssm import selective_scan_inputs
+
+    monkeypatch.setenv("KERNELS_AUTOTUNE", "1")
+    inputs = selective_scan_inputs(8, 1536, 16384, 16, device="cuda", seed=5)
+    weights = torch.randn(8, 1536, 16384, device="cuda", generator=torch.Generator("cuda").manual_seed(6))
+    names = ("u", "delta", "A", "D", "z", "delta_bias", "B", "C")
+
+    def run(fn, x):
+        leaves = {k: v.detach().requires_grad_() if k in names else v for k, v in x.items()}
+        out = fn(**leaves)
+        rows = weights[:, :out.shape[1]] if out.shape[1] == 1536 else torch.cat([weights[:, :64], weights[:, -64:]], 1)
+        grads = torch.autograd.grad((out * rows).sum(), [leaves[k] for k in names])
+        return out.detach(), dict(zip(names, grads, strict=True))
+
+    out, grads = run(selective_scan, inputs)
+    torch.cuda.synchronize()
+    ends = torch.cat([torch.arange(64), torch.arange(1536 - 64, 1536)]).cuda()
+    sliced = {k: (v.index_select(0 if k in ("A", "D", "delta_bias") else 1, ends)
+                  if isinstance(v, torch.Tensor) and k not in ("B", "C") else v) for k, v in inputs.items()}
+    expected_out, expected = run(selective_scan_reference, sliced)
+    torch.testing.assert_close(out[:, ends], expected_out, atol=2e-4, rtol=2e-4)
+    for name in ("u", "delta", "z"):
+        torch.testing.assert_close(grads[name][:, ends], expected[name], atol=2e-3, rtol=2e-3, msg=name)
+    for name in ("A", "D", "delta_bias"):
+        torch.testing.assert_close(grads[name][ends], expected[name], atol=2e-3, rtol=2e-3, msg=name)
+    _, alone = run(selective_scan, sliced)
+    for name in ("B", "C"):
+        torch.testing.assert_close(alone[name], expected[name], atol=2e-3, rtol=2e-3, msg=name)
+        assert torch.isfinite(grads[name]).all()
+
+
 def test_the_kernel_swaps_into_a_mamba_block():
     """lessons.ssm.MambaBlock takes any scan with mamba's signature: the fused kernel gives the same block output."""
     import copy
@@ -294,8 +336,8 @@ def test_the_kernel_swaps_into_a_mamba_block():
     from lessons.ssm import MambaBlock
 
     torch.manual_seed(0)
-    block = MambaBlock(d_model=6, d_state=3)
+    block = MambaBlock(d_model=6, d_state=3).to(DEVICE)
     fused = copy.deepcopy(block)
     fused.scan = selective_scan
-    x = torch.randn(2, 11, 6)                                     # (batch, L, d_model)
+    x = torch.randn(2, 11, 6, device=DEVICE)                      # (batch, L, d_model)
     torch.testing.assert_close(fused(x), block(x), rtol=1e-4, atol=1e-5)
