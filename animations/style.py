@@ -1,17 +1,20 @@
-"""The course's one visual style: colours, sizes and small helpers every scene shares."""
+"""The scenes' one visual style: colours (from the course palette), sizes and small helpers every scene shares."""
 from __future__ import annotations
 
 import math
 
-from manim import DOWN, UP, WHITE, Text, VGroup, config
+from manim import DOWN, UP, Text, VGroup, config
 
-BACKGROUND = "#111418"
-FOREGROUND = WHITE
-MUTED = "#8a93a0"
-VANISHING = "#4e9bd8"   # blue: memory fading away
-EXPLODING = "#e4572e"   # red: blowing up
-STABLE = "#6cc070"      # green: on the edge / well behaved
-ACCENT = "#f2c14e"      # yellow: the thing to look at
+from lessons.palette import DARK
+
+# The scenes' shades of the course palette (lessons/palette.py), which the explorers share.
+BACKGROUND = DARK.background
+FOREGROUND = DARK.foreground
+MUTED = DARK.muted
+VANISHING = DARK.vanishing   # sky blue: memory fading away
+EXPLODING = DARK.exploding   # vermillion: blowing up
+STABLE = DARK.stable         # bluish green: on the edge / well behaved
+ACCENT = DARK.accent         # yellow: the thing to look at
 
 FONT = "DejaVu Sans"
 TITLE_SIZE = 34

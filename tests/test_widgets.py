@@ -1,8 +1,12 @@
 """Every explorer, driven through its controls over their full ranges, as a slider would."""
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+from lessons import palette
 
 from lessons.widgets import (EigenExplorer, GradientExplorer, LRUExplorer, MemoryTrafficExplorer, ScanLevelExplorer,
                              SelectivityExplorer, SpiralExplorer)
@@ -22,7 +26,7 @@ def control_settings(explorer: Explorer, points: int = 4):
         values = np.linspace(control.min, control.max, points)
         grids[name] = sorted({type(control.value)(round(v, 6)) for v in values})
     if len(grids) <= 2:
-        yield from (dict(zip(grids, combination)) for combination in itertools.product(*grids.values()))
+        yield from (dict(zip(grids, combination, strict=True)) for combination in itertools.product(*grids.values()))
         return
     defaults = explorer.values()
     for name, values in grids.items():
@@ -104,3 +108,49 @@ def test_memory_explorer_shows_the_fused_advantage_growing_with_n():
     small = explorer.update(state=1)
     assert "4.0× fewer bytes" in small and "fits on the NVIDIA H200" in small
     assert "48.7× fewer bytes" in explorer.update(state=16)
+
+
+# ------------------------------------------------------------------------------------------------- one palette
+ROOT = Path(__file__).resolve().parent.parent
+# Machado, Oliveira & Fernandes (2009): full-severity protanopia and deuteranopia, applied in linear RGB.
+COLOUR_BLINDNESS = {
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+}
+
+
+def linear_rgb(hex_colour: str) -> np.ndarray:
+    """'#RRGGBB' as linear-light RGB in [0, 1] (3,)."""
+    srgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def cie_lab(rgb: np.ndarray) -> np.ndarray:
+    """Linear RGB (3,) to CIELAB (3,) under D65, where a distance of ~2.3 is just noticeable."""
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb.clip(0, 1)
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("shades", [palette.LIGHT, palette.DARK], ids=["explorers", "scenes"])
+@pytest.mark.parametrize("deficiency", COLOUR_BLINDNESS)
+def test_regime_colours_stay_apart_for_colour_blind_viewers(shades, deficiency):
+    """Vanishing, exploding and on-the-edge (and the accent against the main series) are told apart by colour
+    alone in the explorers and scenes: keep them ≥ 35 CIELAB units apart when red and green are confused (the
+    old red #c0392b and green #27ae60 were 21 apart under deuteranopia)."""
+    pairs = [*itertools.combinations([shades.vanishing, shades.exploding, shades.stable], 2),
+             (shades.vanishing, shades.accent)]
+    seen = COLOUR_BLINDNESS[deficiency]
+    for first, second in pairs:
+        distance = np.linalg.norm(cie_lab(seen @ linear_rgb(first)) - cie_lab(seen @ linear_rgb(second)))
+        assert distance >= 35, (first, second, round(float(distance), 1))
+
+
+def test_widgets_and_scenes_take_every_colour_from_the_palette():
+    sources = [*(ROOT / "lessons" / "widgets").glob("*.py"), *(ROOT / "animations").glob("*.py")]
+    colour = re.compile(r"[\"'](?:#[0-9a-fA-F]{6}|black|white|grey|gray)[\"']")
+    hard_coded = {path.name: colour.findall(path.read_text()) for path in sources}
+    assert not {name: found for name, found in hard_coded.items() if found}

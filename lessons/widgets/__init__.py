@@ -8,5 +8,5 @@ from lessons.widgets.rnn import GradientExplorer
 from lessons.widgets.scan import ScanLevelExplorer
 from lessons.widgets.ssm import SelectivityExplorer
 
-__all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer", "SelectivityExplorer",
-           "SpiralExplorer"]
+__all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer",
+           "SelectivityExplorer", "SpiralExplorer"]

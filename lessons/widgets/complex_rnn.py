@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import torch
 
 from lessons.complex_rnn import DRAW_CAP, doubling_time, half_life, impulse_response, steps_per_turn
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
 
@@ -47,12 +48,12 @@ class SpiralExplorer(Explorer):
         ax_plane, ax_time = fig.subplots(1, 2)
         fig.subplots_adjust(wspace=0.35)
         circle = torch.linspace(0, 2 * math.pi, 200)
-        ax_plane.plot(torch.cos(circle), torch.sin(circle), color="#999999", lw=1, ls="--")
-        ax_plane.plot(values.real, values.imag, marker=".", ms=3, lw=1, color="#3b75af")
+        ax_plane.plot(torch.cos(circle), torch.sin(circle), color=LIGHT.muted, lw=1, ls="--")
+        ax_plane.plot(values.real, values.imag, marker=".", ms=3, lw=1, color=LIGHT.vanishing)
         limit = max(1.1, float(values.abs().max()) * 1.05)
         ax_plane.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="λᵗ in the complex plane")
-        ax_time.plot(range(steps), values.real, color="#c0392b", lw=1.5)
-        ax_time.axhline(0, color="black", lw=0.5)
+        ax_time.plot(range(steps), values.real, color=LIGHT.exploding, lw=1.5)
+        ax_time.axhline(0, color=LIGHT.foreground, lw=0.5)
         ax_time.set(xlabel="t", title="Re λᵗ: the real output")
         cap_note = f" (drawing capped at {DRAW_CAP:.0e})" if capped else ""
         text = (f"λ = {r:.2f}·e^(i·{theta:.0f}°): {memory_summary(lam)}. "

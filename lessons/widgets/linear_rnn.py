@@ -5,6 +5,7 @@ import ipywidgets as widgets
 import torch
 
 from lessons.linear_rnn import eigendecompose
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
 STEPS = 24
@@ -23,7 +24,8 @@ def describe(eigenvalues: torch.Tensor) -> str:
     """Decays, grows or rotates, from the eigenvalues of a real 2×2 matrix."""
     radius = float(eigenvalues.abs().max())
     rotates = bool((eigenvalues.imag.abs() > 1e-9).any())
-    fate = "decays to 0" if radius < 1 - 1e-9 else "grows without bound" if radius > 1 + 1e-9 else "neither decays nor grows"
+    fate = ("decays to 0" if radius < 1 - 1e-9 else "grows without bound" if radius > 1 + 1e-9
+            else "neither decays nor grows")
     return ("rotates (complex pair) and " if rotates else "") + fate
 
 
@@ -35,7 +37,7 @@ class EigenExplorer(Explorer):
             return widgets.FloatSlider(value=value, min=-1.2, max=1.2, step=0.05, description=name,
                                        continuous_update=False, readout_format=".2f",
                                        layout=widgets.Layout(width="230px"))
-        self.controls = {name: slider(name, value) for name, value in zip("abcd", (a, b, c, d))}
+        self.controls = {name: slider(name, value) for name, value in zip("abcd", (a, b, c, d), strict=True)}
         super().__init__()
 
     def draw(self, a: float, b: float, c: float, d: float):
@@ -48,7 +50,7 @@ class EigenExplorer(Explorer):
         fig.subplots_adjust(wspace=0.4)
         self._plane(ax_plane, P, eigenvalues, points)
         norms = points.norm(dim=1).clamp_min(1e-300)
-        ax_norm.semilogy(range(STEPS + 1), norms, marker=".", color="#3b75af")
+        ax_norm.semilogy(range(STEPS + 1), norms, marker=".", color=LIGHT.vanishing)
         ax_norm.set(xlabel="n", ylabel="‖Wⁿx‖", title="size of the state")
         values = ", ".join(f"{complex(v):.2f}".strip("()").replace("+0.00j", "").replace("-0.00j", "")
                            for v in eigenvalues)
@@ -63,6 +65,6 @@ class EigenExplorer(Explorer):
         for i in range(2):
             if abs(float(eigenvalues[i].imag)) < 1e-9:
                 v = P[:, i].real / P[:, i].real.norm() * limit * 2
-                ax.plot([-v[0], v[0]], [-v[1], v[1]], ls="--", color="#999999", lw=1)
-        ax.plot(points[:, 0], points[:, 1], marker="o", ms=3, color="#c0392b", lw=1)
+                ax.plot([-v[0], v[0]], [-v[1], v[1]], ls="--", color=LIGHT.muted, lw=1)
+        ax.plot(points[:, 0], points[:, 1], marker="o", ms=3, color=LIGHT.exploding, lw=1)
         ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="orbit of Wⁿx")

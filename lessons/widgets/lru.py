@@ -8,6 +8,7 @@ import torch
 
 from lessons.complex_rnn import half_life
 from lessons.lru import lru_eigenvalues, lru_gamma, lru_magnitude, ring_init
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
 RING_SAMPLES = 200
@@ -28,7 +29,8 @@ def ring_summary(r_min: float, r_max: float) -> str:
     gamma_low = math.sqrt(max(0.0, 1 - high**2))
     gamma_high = math.sqrt(max(0.0, 1 - low**2))
     return (f"Ring init: |λ| uniform by area in [{low:.3f}, {high:.3f}]{swapped}, half-lives "
-            f"{steps_text(half_life(low))} to {steps_text(half_life(high))}, γ from {gamma_low:.3f} to {gamma_high:.3f}.")
+            f"{steps_text(half_life(low))} to {steps_text(half_life(high))}, "
+            f"γ from {gamma_low:.3f} to {gamma_high:.3f}.")
 
 
 class LRUExplorer(Explorer):
@@ -55,8 +57,8 @@ class LRUExplorer(Explorer):
         fig.subplots_adjust(wspace=0.35)
         self._draw_disc(ax_disc, lam, r_min, r_max)
         t = torch.arange(200, dtype=torch.float64)
-        ax_decay.plot(t, radius**t, color="#3b75af", lw=1.5, label="|λ|ᵗ")
-        ax_decay.plot(t, gamma * radius**t, color="#c0392b", lw=1.5, label="γ·|λ|ᵗ")
+        ax_decay.plot(t, radius**t, color=LIGHT.vanishing, lw=1.5, label="|λ|ᵗ")
+        ax_decay.plot(t, gamma * radius**t, color=LIGHT.exploding, lw=1.5, label="γ·|λ|ᵗ")
         ax_decay.set(xlabel="t", ylim=(0, 1.05), title="|λ|ᵗ (blue) and γ·|λ|ᵗ (red)")
         text = (f"ν = {nu:.2f}, θ = {theta:.2f}: λ = {lam.real:.4f} {'+' if lam.imag >= 0 else '−'} "
                 f"{abs(lam.imag):.4f}i, |λ| = exp(−e^ν) = {radius:.6f}, arg λ = e^θ = {math.exp(theta):.3f} rad. "
@@ -70,9 +72,9 @@ class LRUExplorer(Explorer):
         low, high = sorted((r_min, r_max))
         nu, theta = ring_init(RING_SAMPLES, low, high, generator=torch.Generator().manual_seed(0))
         samples = lru_eigenvalues(nu.double(), theta.double())
-        ax.plot(torch.cos(CIRCLE), torch.sin(CIRCLE), color="#999999", lw=1, ls="--")
+        ax.plot(torch.cos(CIRCLE), torch.sin(CIRCLE), color=LIGHT.muted, lw=1, ls="--")
         for r in (low, high):
-            ax.plot(r * torch.cos(CIRCLE), r * torch.sin(CIRCLE), color="#6cc070", lw=0.8)
-        ax.plot(samples.real, samples.imag, ls="", marker=".", ms=2, color="#6cc070", alpha=0.6)
-        ax.plot([lam.real], [lam.imag], ls="", marker="o", ms=7, color="#e4572e")
+            ax.plot(r * torch.cos(CIRCLE), r * torch.sin(CIRCLE), color=LIGHT.stable, lw=0.8)
+        ax.plot(samples.real, samples.imag, ls="", marker=".", ms=2, color=LIGHT.stable, alpha=0.6)
+        ax.plot([lam.real], [lam.imag], ls="", marker="o", ms=7, color=LIGHT.exploding)
         ax.set(xlim=(-1.1, 1.1), ylim=(-1.1, 1.1), aspect="equal", title="λ (red) and the ring init (green)")

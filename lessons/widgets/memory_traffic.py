@@ -5,10 +5,11 @@ import ipywidgets as widgets
 
 from lessons.memory_traffic import (ACCELERATORS, DTYPE_BYTES, fits_on_chip, human_bytes, human_seconds,
                                     roofline_seconds, selective_scan_traffic, sram_per_block)
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
 BLOCK_DIM, CHUNK = 64, 64          # one fused-kernel block: 64 channels × a 64-token chunk
-NAIVE, FUSED = "#c0392b", "#27ae60"
+NAIVE, FUSED = LIGHT.exploding, LIGHT.stable
 
 
 class MemoryTrafficExplorer(Explorer):
@@ -36,18 +37,21 @@ class MemoryTrafficExplorer(Explorer):
         states = list(range(1, 65))
         fig = new_figure(6.8, 3.0)
         ax = fig.add_subplot()
-        for is_fused, colour, name in ((False, NAIVE, "naive (materialises h)"), (True, FUSED, "fused (h stays on chip)")):
+        for is_fused, colour, name in ((False, NAIVE, "naive (materialises h)"),
+                                       (True, FUSED, "fused (h stays on chip)")):
             ax.plot(states, [selective_scan_traffic(batch, dim, length, n, dtype, fused=is_fused).total / 2**30
                              for n in states], color=colour, lw=2, label=name)
         ax.plot([state, state], [fused.total / 2**30, naive.total / 2**30], "k:", lw=1)
         ax.plot([state], [naive.total / 2**30], "o", color=NAIVE)
         ax.plot([state], [fused.total / 2**30], "o", color=FUSED)
-        ax.set(yscale="log", xlabel="state size N", ylabel="HBM traffic (GiB)", title=f"B={batch}, D={dim}, L={length}, {dtype}")
+        ax.set(yscale="log", xlabel="state size N", ylabel="HBM traffic (GiB)",
+               title=f"B={batch}, D={dim}, L={length}, {dtype}")
         ax.legend(fontsize=8, loc="upper left", frameon=False)
         block = sram_per_block(BLOCK_DIM, CHUNK, state, dtype)
         fits = "fits" if fits_on_chip(BLOCK_DIM, CHUNK, state, gpu, dtype) else "does NOT fit"
         text = (f"N = {state}: naive moves {human_bytes(naive.total)} ({human_seconds(roofline_seconds(naive, gpu))} "
                 f"at {gpu.hbm_bytes_per_s / 1e12:.1f} TB/s), fused moves {human_bytes(fused.total)} "
                 f"({human_seconds(roofline_seconds(fused, gpu))}): {naive.total / fused.total:.1f}× fewer bytes. "
-                f"One block ({BLOCK_DIM} channels × {CHUNK} tokens) holds {human_bytes(block)} on chip: {fits} on the {accelerator}.")
+                f"One block ({BLOCK_DIM} channels × {CHUNK} tokens) holds {human_bytes(block)} on chip: "
+                f"{fits} on the {accelerator}.")
         return text, fig

@@ -5,9 +5,10 @@ import ipywidgets as widgets
 import torch
 
 from lessons.rnn import gradient_regime, log10_scalar_gradient
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
-REGIME_COLOURS = {"vanishing": "#3b75af", "on the edge": "#6b6b6b", "exploding": "#c0392b"}
+REGIME_COLOURS = {"vanishing": LIGHT.vanishing, "on the edge": LIGHT.stable, "exploding": LIGHT.exploding}
 
 
 class GradientExplorer(Explorer):
@@ -33,7 +34,7 @@ class GradientExplorer(Explorer):
         ax = fig.add_subplot()
         ax.plot(steps, with_n, color=colour, lw=2, label=r"$n\,w^{n-1}$ (correct)")
         ax.plot(steps, without_n, color=colour, lw=1.5, ls="--", alpha=0.7, label=r"$w^{n-1}$ (factor $n$ dropped)")
-        ax.axhline(0, color="black", lw=0.6)
+        ax.axhline(0, color=LIGHT.foreground, lw=0.6)
         ax.set(xlabel="sequence length n", ylabel=r"$\log_{10}\,|\partial h_n/\partial w|$",
                title=f"w = {w:.2f}: {regime}", xlim=(0.5, max(n, 2) + 0.5))
         ax.legend(loc="best", fontsize=8)

@@ -7,18 +7,21 @@ import torch
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from lessons.scan import replay_trace, sequential_scan, trace_scan
+from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
 ALGORITHM_NAMES = {"Hillis–Steele": "hillis_steele", "Blelloch": "blelloch"}
 GATES = ("a = 1 (running sum)", "random a in (0.5, 1)")
-ACTIVE, SOURCE, IDLE = "#e67e22", "#3b75af", "#eeeeee"
+ACTIVE, SOURCE, IDLE = LIGHT.accent, LIGHT.vanishing, LIGHT.faint
 
 
 def example_sequence(n: int, gates: str, seed: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b) of length n, float64: small integer b, and a = 1 or random gates in (0.5, 1)."""
     generator = torch.Generator().manual_seed(seed)
     b = torch.randint(1, 10, (n,), generator=generator).double()
-    a = torch.ones(n, dtype=torch.float64) if gates == GATES[0] else 0.5 + 0.5 * torch.rand(n, generator=generator, dtype=torch.float64)
+    if gates == GATES[0]:
+        return torch.ones(n, dtype=torch.float64), b
+    a = 0.5 + 0.5 * torch.rand(n, generator=generator, dtype=torch.float64)
     return a, b
 
 
@@ -47,7 +50,7 @@ class ScanLevelExplorer(Explorer):
         diagram, values = fig.add_axes([0.02, 0.38, 0.96, 0.6]), fig.add_axes([0.08, 0.1, 0.9, 0.22])
         _draw_rows(diagram, before, after, current, integers=gates == GATES[0])
         finished = sequential_scan(a, b)
-        values.plot(range(n), finished, ls="--", color="#999999", lw=1, label="finished scan")
+        values.plot(range(n), finished, ls="--", color=LIGHT.muted, lw=1, label="finished scan")
         values.plot(range(n), after, marker="o", ms=3, lw=1, color=ACTIVE, label="after this level")
         values.set(xlim=(-0.5, n - 0.5), xticks=range(n), ylabel="h")
         values.legend(loc="upper left", fontsize=7, frameon=False)
@@ -62,12 +65,13 @@ def _draw_rows(ax, before, after, level, integers: bool) -> None:
     fmt = (lambda v: f"{v:.0f}") if integers else (lambda v: f"{v:.2f}")
     for row, values, y in (("before", before, 1.0), ("after", after, 0.0)):
         for i in range(n):
-            colour = ACTIVE if (row == "after" and i in targets) else SOURCE if (row == "before" and i in sources) else IDLE
-            ax.add_patch(Rectangle((i - 0.45, y - 0.3), 0.9, 0.6, facecolor=colour, edgecolor="#555555", lw=0.6))
+            active, source = row == "after" and i in targets, row == "before" and i in sources
+            colour = ACTIVE if active else SOURCE if source else IDLE
+            ax.add_patch(Rectangle((i - 0.45, y - 0.3), 0.9, 0.6, facecolor=colour, edgecolor=LIGHT.foreground, lw=0.4))
             ax.text(i, y, fmt(float(values[i])), ha="center", va="center", fontsize=7 if n > 12 else 8,
-                    color="white" if colour != IDLE else "black")
+                    color=LIGHT.background if colour == SOURCE else LIGHT.foreground)
     if level:
-        for s, t in zip(level.sources, level.targets):
+        for s, t in zip(level.sources, level.targets, strict=True):
             ax.add_patch(FancyArrowPatch((s, 0.7), (t, 0.3), arrowstyle="-|>", mutation_scale=7, color=ACTIVE, lw=0.8))
     ax.set(xlim=(-0.6, n - 0.4), ylim=(-0.45, 1.45))
     ax.axis("off")

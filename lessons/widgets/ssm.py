@@ -6,6 +6,7 @@ import ipywidgets as widgets
 import torch
 
 from lessons.selective_tasks import FIRST_SYMBOL, GO, decode, encode
+from lessons.palette import LIGHT
 from lessons.ssm import final_state_weights, hand_set_weights
 from lessons.widgets.base import Explorer, new_figure
 
@@ -65,17 +66,17 @@ class SelectivityExplorer(Explorer):
         ax_delta, ax_heat = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.6]})
         fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.92, hspace=0.15)
         if tokens is None:
-            ax_delta.plot([0, 1], [0, 0], color="#999999")
+            ax_delta.plot([0, 1], [0, 0], color=LIGHT.muted)
             return f"Nothing to show: {problem}", fig
         if self.model is not None and mode not in (HAND_SET, TIME_INVARIANT) and int(tokens.max()) >= self.vocab:
-            ax_delta.plot([0, 1], [0, 0], color="#999999")
+            ax_delta.plot([0, 1], [0, 0], color=LIGHT.muted)
             return (f"Nothing to show: the trained model knows the symbols "
                     f"'{decode([FIRST_SYMBOL])}'–'{decode([self.vocab - 1])}' only, plus '.' and '>'."), fig
         delta, weights = self.deltas_and_weights(tokens, mode, delta_scale, a_scale)
         per_token = weights.abs().sum(0)                                            # (L,)
         share = per_token / per_token.sum().clamp_min(1e-30)
         positions = range(len(tokens))
-        ax_delta.plot(positions, delta.tolist(), marker="o", ms=3, color="#3b75af")
+        ax_delta.plot(positions, delta.tolist(), marker="o", ms=3, color=LIGHT.vanishing)
         ax_delta.set(ylabel="Δ_t", yscale="log", title=f"{mode}: Δ per token, and what the final state keeps")
         image = (weights / weights.abs().max().clamp_min(1e-30)).abs()
         ax_heat.imshow(image.numpy(), aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
