@@ -17,6 +17,14 @@ g_t = ∂L/∂tokens_t,
 `reverse=True` runs the recurrence from the end instead: h_t = gates_t·h_{t+1} + tokens_t.
 The complex variant carries real and imaginary parts as separate tensors through the combine.
 Everything is computed in float32 (float64 for float64 inputs) and stored in the input dtype.
+
+Exact zeros stay exact. The loop never multiplies gates together, but a parallel scan does, and a product of
+finite gates can overflow to ±inf (10 ** 39 in float32) where the loop's h is exactly 0 or was reset by a zero
+gate; plain arithmetic would then make inf·0 = NaN. So the combine and the chunk carry (forward and backward)
+take 0 as absorbing, which is what the loop computes: a zero state times any gate product is 0, and a product
+that contains a zero gate is 0. That is a compare and a select per multiply, which a memory-bound scan does not
+notice. (A NaN gate that meets an exactly-zero state is absorbed the same way; wherever it meets a nonzero
+state, h is NaN from there on, as in the loop.)
 """
 from __future__ import annotations
 
@@ -24,7 +32,10 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
+from kernels.device import INTERPRETED, require_kernel_device  # first: it switches the interpreter on
+from lessons.checks import require_bool, require_contiguous, require_int, require_power_of_two, require_shape, \
+    require_tensor
+from lessons.scan import sequential_scan
 
 REAL_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
@@ -37,18 +48,32 @@ DEFAULT_MAX_BLOCK_T = 1024   # longer rows are walked in chunks of this many ste
 
 
 @triton.jit
+def apply_step(a, b, h):
+    """The step (a, b) applied to the state h: a·h + b, where a zero state stays zero even if a is ±inf."""
+    return tl.where(h == 0, b, a * h + b)
+
+
+@triton.jit
 def combine(a1, b1, a2, b2):
-    """Lesson 04's operator: (a₁, b₁) earlier, (a₂, b₂) later -> (a₁a₂, a₂b₁ + b₂)."""
-    return a1 * a2, a2 * b1 + b2
+    """Lesson 04's operator: (a₁, b₁) earlier, (a₂, b₂) later -> (a₁a₂, a₂b₁ + b₂), with exact zeros kept."""
+    a = tl.where((a1 == 0) | (a2 == 0), 0.0, a1 * a2)       # a reset (0) forgets even an overflowed product
+    return a, apply_step(a2, b2, b1)
+
+
+@triton.jit
+def complex_apply_step(ar, ai, br, bi, hr, hi):
+    """`apply_step` on complex numbers held as (real, imaginary) parts: a·h + b, a zero h stays zero."""
+    zero = (hr == 0) & (hi == 0)
+    return tl.where(zero, br, ar * hr - ai * hi + br), tl.where(zero, bi, ar * hi + ai * hr + bi)
 
 
 @triton.jit
 def complex_combine(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
-    """The same operator on complex numbers, each held as (real, imaginary) parts."""
-    ar = ar1 * ar2 - ai1 * ai2
-    ai = ar1 * ai2 + ai1 * ar2
-    br = ar2 * br1 - ai2 * bi1 + br2
-    bi = ar2 * bi1 + ai2 * br1 + bi2
+    """`combine` on complex numbers, each held as (real, imaginary) parts."""
+    reset = ((ar1 == 0) & (ai1 == 0)) | ((ar2 == 0) & (ai2 == 0))
+    ar = tl.where(reset, 0.0, ar1 * ar2 - ai1 * ai2)
+    ai = tl.where(reset, 0.0, ar1 * ai2 + ai1 * ar2)
+    br, bi = complex_apply_step(ar2, ai2, br2, bi2, br1, bi1)
     return ar, ai, br, bi
 
 
@@ -87,7 +112,7 @@ def scan_forward_kernel(
         a = tl.load(gates_ptr + row_start + t, mask=valid, other=1.0).to(COMPUTE)   # identity past the end
         b = tl.load(tokens_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
         a_prefix, b_prefix = tl.associative_scan((a, b), 0, combine)
-        h = a_prefix * carry + b_prefix
+        h = apply_step(a_prefix, b_prefix, carry)
         tl.store(out_ptr + row_start + t, h.to(out_ptr.dtype.element_ty), mask=valid)
         carry = last_lane(h, lane, BLOCK_T)
 
@@ -114,7 +139,7 @@ def scan_backward_kernel(
         a_next = tl.where(valid, a_next, 1.0)                       # identity past the end; 0 after the last step
         dh = tl.load(grad_out_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
         a_prefix, g_prefix = tl.associative_scan((a_next, dh), 0, combine)
-        g = a_prefix * carry + g_prefix
+        g = apply_step(a_prefix, g_prefix, carry)
         has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
         h_previous = tl.load(states_ptr + row_start + t - STEP, mask=has_previous, other=0.0).to(COMPUTE)
         tl.store(grad_tokens_ptr + row_start + t, g.to(grad_tokens_ptr.dtype.element_ty), mask=valid)
@@ -143,8 +168,7 @@ def complex_scan_forward_kernel(
         br = tl.load(tokens_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
         bi = tl.load(tokens_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
         pr, pi, qr, qi = tl.associative_scan((ar, ai, br, bi), 0, complex_combine)
-        hr = pr * carry_re - pi * carry_im + qr
-        hi = pr * carry_im + pi * carry_re + qi
+        hr, hi = complex_apply_step(pr, pi, qr, qi, carry_re, carry_im)
         tl.store(out_re_ptr + at, hr.to(out_re_ptr.dtype.element_ty), mask=valid)
         tl.store(out_im_ptr + at, hi.to(out_im_ptr.dtype.element_ty), mask=valid)
         carry_re, carry_im = last_lane(hr, lane, BLOCK_T), last_lane(hi, lane, BLOCK_T)
@@ -175,8 +199,7 @@ def complex_scan_backward_kernel(
         dr = tl.load(grad_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
         di = tl.load(grad_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
         pr, pi, qr, qi = tl.associative_scan((ar, ai, dr, di), 0, complex_combine)
-        gr = pr * carry_re - pi * carry_im + qr
-        gi = pr * carry_im + pi * carry_re + qi
+        gr, gi = complex_apply_step(pr, pi, qr, qi, carry_re, carry_im)
         has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
         hr = tl.load(states_re_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
         hi = tl.load(states_im_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
@@ -192,32 +215,32 @@ def complex_scan_backward_kernel(
 # ---------------------------------------------------------------------------------------------
 
 
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"shape {tuple(value.shape)}, dtype {value.dtype}"
-    return type(value).__name__
-
-
 def check_sequences(names: tuple[str, ...], tensors: tuple, allowed: tuple[torch.dtype, ...]) -> tuple[int, int, int]:
-    """All `tensors` must be (batch, channels, T) with T ≥ 1, one shape, one allowed dtype, launchable."""
-    for name, value in zip(names, tensors):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"`{name}` must be a torch.Tensor of shape (batch, channels, T), got {_describe(value)}.")
-        if value.ndim != 3:
-            raise ValueError(f"`{name}` must be 3-D (batch, channels, T), got shape {tuple(value.shape)}.")
-        if value.dtype not in allowed:
-            raise TypeError(f"`{name}` must have dtype in {[str(d) for d in allowed]}, got {value.dtype}.")
-    first, shape = names[0], tuple(tensors[0].shape)
-    for name, value in zip(names[1:], tensors[1:]):
-        if tuple(value.shape) != shape:
-            raise ValueError(f"`{name}` must have the shape of `{first}` {shape}, got {tuple(value.shape)}.")
-        if value.dtype != tensors[0].dtype:
-            raise TypeError(f"`{name}` must have the dtype of `{first}` ({tensors[0].dtype}), got {value.dtype}.")
-    if shape[2] < 1:
-        raise ValueError(f"the sequence (last dim of `{first}`) must have length T ≥ 1, got {shape}.")
-    for name, value in zip(names, tensors):
-        check_launchable(name, value)
+    """All `tensors` must be contiguous (batch, channels, T) tensors, T ≥ 1, of one shape and one allowed dtype."""
+    first = names[0]
+    for name, value in zip(names, tensors, strict=True):
+        require_tensor(name, value, ndim=3, dtypes=allowed)
+    shape = tuple(tensors[0].shape)                                 # (batch, channels, T)
+    for name, value in zip(names[1:], tensors[1:], strict=True):
+        require_shape(name, value, shape, meaning=f"(batch, channels, T) of `{first}`")
+        require_tensor(name, value, dtypes=(tensors[0].dtype,))    # the dtype of `first`
+    require_int(f"{first}.shape[-1] (the sequence length T)", shape[2], minimum=1)
+    for name, value in zip(names, tensors, strict=True):
+        require_contiguous(name, value)
+        if value.is_conj():  # kernels read raw memory, where a lazily conjugated view holds the unconjugated numbers
+            raise ValueError(f"`{name}` must not be a lazily conjugated view; call `.resolve_conj()` first.")
     return shape
+
+
+def check_scan_arguments(names: tuple[str, ...], tensors: tuple, allowed: tuple[torch.dtype, ...], reverse,
+                         block_t) -> tuple[bool, int]:
+    """Check a launcher's arguments and return (reverse, block_t). Where the tensors live is checked last, so
+    that when one argument is at fault its own error comes first, compiled or interpreted."""
+    T = check_sequences(names, tensors, allowed)[2]
+    reverse, block_t = require_bool("reverse", reverse), choose_block_t(T, block_t)
+    for name, value in zip(names, tensors, strict=True):
+        require_kernel_device(name, value)
+    return reverse, block_t
 
 
 def choose_block_t(T: int, block_t: int | None = None) -> int:
@@ -225,9 +248,7 @@ def choose_block_t(T: int, block_t: int | None = None) -> int:
     at most 1024."""
     if block_t is None:
         return max(MIN_BLOCK_T, min(triton.next_power_of_2(T), DEFAULT_MAX_BLOCK_T))
-    if not isinstance(block_t, int) or block_t < MIN_BLOCK_T or block_t > MAX_BLOCK_T or block_t & (block_t - 1):
-        raise ValueError(f"`block_t` must be a power of two in [{MIN_BLOCK_T}, {MAX_BLOCK_T}], got {block_t!r}.")
-    return block_t
+    return require_power_of_two("block_t", block_t, MIN_BLOCK_T, MAX_BLOCK_T)
 
 
 def _launch_options(block_t: int, dtype: torch.dtype) -> dict:
@@ -236,12 +257,6 @@ def _launch_options(block_t: int, dtype: torch.dtype) -> dict:
     if not INTERPRETED:
         options["num_warps"] = max(1, min(8, block_t // 256))
     return options
-
-
-def _check_reverse(reverse) -> bool:
-    if not isinstance(reverse, bool):
-        raise TypeError(f"`reverse` must be True or False, got {reverse!r}.")
-    return reverse
 
 
 class _Scan(torch.autograd.Function):
@@ -278,8 +293,8 @@ def scan(gates: torch.Tensor, tokens: torch.Tensor, reverse: bool = False, *,
     tensors of one shape and dtype, any T ≥ 1; computed in float32 (float64), returned in the input dtype.
     `reverse=True` computes h_t = gates_t·h_{t+1} + tokens_t. `block_t` sets the chunk length (a power of two).
     """
-    batch, channels, T = check_sequences(("gates", "tokens"), (gates, tokens), REAL_DTYPES)
-    return _Scan.apply(gates, tokens, _check_reverse(reverse), choose_block_t(T, block_t))
+    reverse, block_t = check_scan_arguments(("gates", "tokens"), (gates, tokens), REAL_DTYPES, reverse, block_t)
+    return _Scan.apply(gates, tokens, reverse, block_t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,10 +370,8 @@ def complex_scan(gates: torch.Tensor, tokens: torch.Tensor, reverse: bool = Fals
                  block_t: int | None = None) -> torch.Tensor:
     """`scan` for complex64/complex128 (batch, channels, T) tensors; real and imaginary parts are carried
     separately through the combine, read in place from the complex storage. Differentiable."""
-    batch, channels, T = check_sequences(("gates", "tokens"), (gates, tokens), COMPLEX_DTYPES)
-    if gates.is_conj() or tokens.is_conj():
-        raise ValueError("`gates` and `tokens` must not be lazily conjugated views; call `.resolve_conj()` first.")
-    return _ComplexScan.apply(gates, tokens, _check_reverse(reverse), choose_block_t(T, block_t))
+    reverse, block_t = check_scan_arguments(("gates", "tokens"), (gates, tokens), COMPLEX_DTYPES, reverse, block_t)
+    return _ComplexScan.apply(gates, tokens, reverse, block_t)
 
 
 def complex_scan_parts(gates_real: torch.Tensor, gates_imag: torch.Tensor, tokens_real: torch.Tensor,
@@ -366,9 +379,9 @@ def complex_scan_parts(gates_real: torch.Tensor, gates_imag: torch.Tensor, token
                        block_t: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`complex_scan` on separate real and imaginary parts (any of scan's real dtypes): returns (h_real, h_imag)."""
     names = ("gates_real", "gates_imag", "tokens_real", "tokens_imag")
-    batch, channels, T = check_sequences(names, (gates_real, gates_imag, tokens_real, tokens_imag), REAL_DTYPES)
-    return _ComplexScanParts.apply(gates_real, gates_imag, tokens_real, tokens_imag, _check_reverse(reverse),
-                                   choose_block_t(T, block_t))
+    parts = (gates_real, gates_imag, tokens_real, tokens_imag)
+    reverse, block_t = check_scan_arguments(names, parts, REAL_DTYPES, reverse, block_t)
+    return _ComplexScanParts.apply(*parts, reverse, block_t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,8 +395,6 @@ def scan_reference(gates: torch.Tensor, tokens: torch.Tensor, reverse: bool = Fa
     Memory traffic of any scan: read gates and tokens, write h, 3·batch·channels·T elements. That is the
     least a kernel can move, so a fast scan runs at the speed of copying memory.
     """
-    from lessons.scan import sequential_scan
-
     if reverse:
         return sequential_scan(gates.flip(-1), tokens.flip(-1), dim=-1).flip(-1)
     return sequential_scan(gates, tokens, dim=-1)
