@@ -1,7 +1,7 @@
 """Render the course's Manim scenes into one known folder, and show them in notebooks.
 
     python -m animations.render                       # every scene of every lesson, low quality
-    python -m animations.render --lesson 01 -q h      # lesson 01 at 1080p
+    python -m animations.render --lesson 1 -q h       # lesson 01 at 1080p
     python -m animations.render --scene FactorN -s    # one scene, last frame only (PNG)
 
 Videos land in renders/videos/<module>/<quality>/<Scene>.mp4 (Manim's layout under renders/), where
@@ -10,6 +10,7 @@ Videos land in renders/videos/<module>/<quality>/<Scene>.mp4 (Manim's layout und
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import inspect
 import subprocess
@@ -55,7 +56,8 @@ def output_path(module_name: str, scene: str, quality: str = "l", last_frame: bo
                 media_dir: Path = RENDERS) -> Path:
     """Where Manim writes a scene's video (or, with last_frame, its PNG)."""
     if last_frame:
-        return next((media_dir / "images" / module_name).glob(f"{scene}*.png"), media_dir / "images" / module_name / f"{scene}.png")
+        folder = media_dir / "images" / module_name
+        return next(folder.glob(f"{scene}_*.png"), folder / f"{scene}.png")  # Manim adds _ManimCE_v<version>
     return media_dir / "videos" / module_name / QUALITY_FOLDERS[quality] / f"{scene}.mp4"
 
 
@@ -79,25 +81,62 @@ def show_scene(module_name: str, scene: str, width: int = 720):
     return Video(str(path), embed=True, width=width, html_attributes="controls loop autoplay muted")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The `./course render` command."""
-    parser = argparse.ArgumentParser(description="Render the course's Manim scenes into renders/.")
-    parser.add_argument("--lesson", help="lesson number, e.g. 01 (default: every lesson)")
+def lesson_number(text: str) -> str:
+    """The --lesson argument: '1' or '01' -> '01'."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a lesson number such as 1 or 01, got {text!r}")
+    return f"{int(text):02d}"
+
+
+def closest_scene(name: str, known: list[str]) -> str:
+    """The scene in `known` whose name is nearest to `name`, ignoring case."""
+    by_lower = {scene.lower(): scene for scene in known}
+    return by_lower[difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.0)[0]]
+
+
+def unknown_scene_message(unknown: list[str], scenes: dict[str, list[str]]) -> str:
+    """Name each unknown scene with its closest match, then list every scene by module."""
+    known = [scene for names in scenes.values() for scene in names]
+    lines = [f"no scene {name!r} (closest: {closest_scene(name, known)!r})" for name in unknown]
+    lines += ["the scenes are:"] + [f"  {module}: {' '.join(names)}" for module, names in scenes.items()]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `./course render` arguments."""
+    parser = argparse.ArgumentParser(prog="./course render", description="Render the course's scenes into renders/.")
+    parser.add_argument("--lesson", type=lesson_number, help="lesson number, e.g. 1 or 01 (default: every lesson)")
     parser.add_argument("--scene", action="append", help="only this scene (repeatable)")
     parser.add_argument("-q", "--quality", default="l", choices=sorted(QUALITY_FOLDERS))
     parser.add_argument("-s", "--last-frame", action="store_true", help="write only each scene's last frame")
     parser.add_argument("--list", action="store_true", help="list the scenes and exit")
-    args = parser.parse_args(argv)
-    modules = [m for m in lesson_modules() if args.lesson is None or m.startswith(f"lesson{args.lesson}")]
+    return parser
+
+
+def selected_scenes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, list[str]]:
+    """{module: [Scene, ...]} chosen by --lesson and --scene, in lesson order; exits naming what does not exist."""
+    modules = [m for m in lesson_modules() if args.lesson is None or m.startswith(f"lesson{args.lesson}_")]
     if not modules:
         parser.error(f"no scene module for lesson {args.lesson!r}; there are {lesson_modules()}.")
-    for module_name in modules:
-        scenes = [s for s in scenes_in(module_name) if not args.scene or s in args.scene]
-        if args.list or not scenes:
-            print(module_name, *scenes)
-            continue
-        for path in render(module_name, scenes, args.quality, args.last_frame):
-            print(f"{module_name}.{path.stem}: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    scenes = {module: scenes_in(module) for module in modules}
+    if not args.scene:
+        return scenes
+    unknown = [name for name in args.scene if not any(name in names for names in scenes.values())]
+    if unknown:
+        parser.error(unknown_scene_message(unknown, scenes))
+    return {module: [s for s in names if s in args.scene] for module, names in scenes.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `./course render` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for module_name, names in selected_scenes(parser, args).items():
+        if args.list:
+            print(module_name, *names)
+        elif names:
+            for scene, path in zip(names, render(module_name, names, args.quality, args.last_frame), strict=True):
+                print(f"{module_name}.{scene}: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 if __name__ == "__main__":
