@@ -4,7 +4,7 @@ Every number drawn comes from `lessons.rnn`.
 """
 from __future__ import annotations
 
-
+import torch
 from manim import (DOWN, LEFT, RIGHT, UP, Arrow, Axes, Circle, Create, FadeIn, GrowFromCenter, MathTex,
                    Scene, Square, VGroup, Write)
 
@@ -22,7 +22,7 @@ def unrolled_row(count: int, colour) -> VGroup:
     cells = VGroup(*[Square(0.9, color=colour, stroke_width=3) for _ in range(count)]).arrange(RIGHT, buff=0.55)
     names = VGroup(*[MathTex(f"h_{{{t + 1}}}", font_size=30).move_to(cell) for t, cell in enumerate(cells)])
     arrows = VGroup(*[Arrow(a.get_right(), b.get_left(), buff=0.05, stroke_width=2, color=MUTED)
-                      for a, b in zip(cells[:-1], cells[1:])])
+                      for a, b in zip(cells[:-1], cells[1:], strict=True)])
     return VGroup(cells, names, arrows)
 
 
@@ -40,12 +40,12 @@ class BackwardSignal(Scene):
         self.add(title("Backpropagation through time: the signal going back"))
         rows = VGroup(*[unrolled_row(CELLS, COLOURS[s]) for s in SCALES]).arrange(DOWN, buff=1.6).shift(0.2 * DOWN)
         row_names = VGroup(*[label(f"weight scale {s}", SMALL_SIZE, COLOURS[s]).next_to(row, UP, buff=0.5)
-                             .align_to(row, LEFT) for s, row in zip(SCALES, rows)])
+                             .align_to(row, LEFT) for s, row in zip(SCALES, rows, strict=True)])
         self.play(*[Create(row) for row in rows], FadeIn(row_names))
         reference = {s: float(curves[s][-1]) for s in SCALES}
         for t in reversed(range(CELLS)):  # both rows take each backward step at the same time
             step = []
-            for s, row in zip(SCALES, rows):
+            for s, row in zip(SCALES, rows, strict=True):
                 norm = float(curves[s][t])
                 cell = row[0][t]
                 dot = gradient_dot(norm, COLOURS[s], reference[s]).next_to(cell, DOWN, buff=0.12)
@@ -79,8 +79,6 @@ class FactorN(Scene):
     @staticmethod
     def _curves(axes: Axes, w: float, colour):
         """Animations drawing log₁₀(n·wⁿ⁻¹) (solid) and log₁₀(wⁿ⁻¹) (dashed) for one w, with a label."""
-        import torch
-
         n = torch.arange(1, 101)
         with_n = log10_scalar_gradient(w, n).clamp(-6, 6)
         without_n = (log10_scalar_gradient(w, n) - torch.log10(n.double())).clamp(-6, 6)

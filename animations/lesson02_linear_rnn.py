@@ -1,7 +1,6 @@
 """Lesson 02 scene: Wⁿ as stretching along the eigenvectors, with the worked example's numbers."""
 from __future__ import annotations
 
-import torch
 from manim import (DOWN, LEFT, RIGHT, UP, Arrow, Create, DashedLine, Dot, FadeIn, GrowArrow, MathTex,
                    NumberPlane, Scene, Transform, VGroup, Write)
 
@@ -18,15 +17,16 @@ class EigenbasisStretch(Scene):
     def construct(self):
         example = worked_2x2_example()
         P, eigenvalues = example["P"], example["eigenvalues"]
+        grid = {"stroke_color": MUTED, "stroke_opacity": 0.25}
         plane = NumberPlane(x_range=[-1.5, 3, 0.5], y_range=[-0.5, 3, 0.5], x_length=6.5, y_length=5,
-                            background_line_style={"stroke_color": MUTED, "stroke_opacity": 0.25}).shift(0.3 * DOWN + 1.7 * LEFT)
+                            background_line_style=grid).shift(0.3 * DOWN + 1.7 * LEFT)
         self.add(title("Wⁿ in the eigenbasis: stretch along each eigenvector"))
         self.play(Create(plane), run_time=0.8)
         eigen_arrows = VGroup(*[Arrow(plane.c2p(0, 0), plane.c2p(*P[:, i].tolist()), buff=0, color=colour)
                                 for i, colour in enumerate((STABLE, VANISHING))])
         names = VGroup(*[label(f"v{i + 1}: λ{i + 1} = {float(eigenvalues[i]):.2f}", SMALL_SIZE, arrow.get_color())
                          .next_to(arrow.get_end(), side, buff=0.05)
-                         for i, (arrow, side) in enumerate(zip(eigen_arrows, (DOWN + RIGHT, UP + LEFT)))])
+                         for i, (arrow, side) in enumerate(zip(eigen_arrows, (DOWN + RIGHT, UP + LEFT), strict=True))])
         self.play(*[GrowArrow(a) for a in eigen_arrows], FadeIn(names))
         legend = self._legend(example).to_edge(RIGHT, buff=0.4).shift(0.3 * DOWN)
         self.play(Write(legend))
@@ -56,7 +56,8 @@ class EigenbasisStretch(Scene):
     def _legend(example) -> VGroup:
         """W, its eigenvalues and the power identity, as computed."""
         W = example["W"]
-        matrix = MathTex(r"W = \begin{pmatrix} %.1f & %.1f \\ %.1f & %.1f \end{pmatrix}" % tuple(W.flatten().tolist()),
+        w11, w12, w21, w22 = W.flatten().tolist()
+        matrix = MathTex(rf"W = \begin{{pmatrix}} {w11:.1f} & {w12:.1f} \\ {w21:.1f} & {w22:.1f} \end{{pmatrix}}",
                          font_size=34)
         identity = MathTex(r"W^n = P\,\Lambda^n P^{-1}", font_size=34)
         note = label("P⁻¹ takes x into the eigenbasis,\nP takes it back out", SMALL_SIZE, MUTED)

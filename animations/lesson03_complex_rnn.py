@@ -27,8 +27,9 @@ class Spirals(Scene):
 
     def construct(self):
         self.add(title("λᵗ spirals: |λ| sets memory, arg λ sets rotation"))
+        grid = {"stroke_color": MUTED, "stroke_opacity": 0.25}
         plane = ComplexPlane(x_range=[-2.4, 2.4, 1], y_range=[-2.4, 2.4, 1], x_length=5.2, y_length=5.2,
-                             background_line_style={"stroke_color": MUTED, "stroke_opacity": 0.25}).shift(2.2 * LEFT + 0.3 * DOWN)
+                             background_line_style=grid).shift(2.2 * LEFT + 0.3 * DOWN)
         unit = Circle(radius=plane.n2p(1)[0] - plane.n2p(0)[0], color=MUTED).move_to(plane.n2p(0))
         self.play(Create(plane), Create(unit), run_time=0.8)
         legend = VGroup()

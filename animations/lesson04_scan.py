@@ -46,7 +46,7 @@ def level_arrows(level, row: int, n: int) -> list[Arrow]:
     cell above (grey), into the target in this row."""
     top, bottom = TOP - (row - 1) * ROW_STEP - CELL / 2, TOP - row * ROW_STEP + CELL / 2
     arrows = []
-    for source, target in zip(level.sources, level.targets):
+    for source, target in zip(level.sources, level.targets, strict=True):
         for start, colour in ((source, VANISHING), (target, MUTED)):
             begin, end = [cell_x(start, n), top, 0], [cell_x(target, n), bottom, 0]
             length = ((begin[0] - end[0]) ** 2 + (begin[1] - end[1]) ** 2) ** 0.5

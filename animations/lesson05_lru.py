@@ -95,7 +95,7 @@ class RingInit(Scene):
         lam = lru_eigenvalues(nu.double(), theta.double())
         visible = (theta >= THETA_RANGE[0]) & (nu >= NU_RANGE[0]) & (nu <= NU_RANGE[1])
         left = VGroup(*[Dot(axes.c2p(float(a), float(b)), radius=0.025, color=STABLE)
-                        for a, b in zip(nu[visible], theta[visible])])
+                        for a, b in zip(nu[visible], theta[visible], strict=True)])
         right = VGroup(*[Dot(plane.n2p(complex(v)), radius=0.025, color=STABLE) for v in lam])
         self.play(FadeIn(left, lag_ratio=0.01), run_time=1.2)
         self.play(TransformFromCopy(left, VGroup(*[right[i] for i in torch.nonzero(visible).flatten().tolist()])),

@@ -56,7 +56,8 @@ class SelectiveGate(Scene):
         for t in range(len(TEXT)):
             gate = "open: write it, forget older" if tokens[t] >= FIRST_SYMBOL else "shut: ignore it, keep the state"
             self.remove(note)                                               # swap the text at once: a morph
-            note = label(f"step {t}: Δ = {float(delta[t]):.2f}, gate {gate}", SMALL_SIZE, ACCENT).move_to([0.6, 0.75, 0])
+            note = label(f"step {t}: Δ = {float(delta[t]):.2f}, gate {gate}", SMALL_SIZE, ACCENT)
+            note.move_to([0.6, 0.75, 0])
             self.add(note)                                                  # between two sentences is unreadable
             rows = {"selective": (selective[t], STABLE), "fixed": (fixed[t], VANISHING)}
             self.play(cursor.animate.move_to([x_of(t), ROWS["tokens"], 0]),
@@ -77,7 +78,8 @@ class SelectiveGate(Scene):
             self.add(boxes[-1], label(ch, SMALL_SIZE + 6, colour).move_to(boxes[-1]),
                      Rectangle(width=CELL * 0.8, height=height, fill_color=colour, fill_opacity=0.9,
                                stroke_width=0).move_to([x_of(i), ROWS["delta"] - 0.3 + height / 2, 0]))
-        names = {"delta": ("Δ_t", MUTED), "selective": ("kept (selective)", STABLE), "fixed": ("kept (fixed Δ)", VANISHING)}
+        names = {"delta": ("Δ_t", MUTED), "selective": ("kept (selective)", STABLE),
+                 "fixed": ("kept (fixed Δ)", VANISHING)}
         for row, (text, colour) in names.items():
             self.add(label(text, SMALL_SIZE + 2, colour).move_to([LEFT_EDGE - 1.3, ROWS[row] + 0.3, 0]))
         return boxes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from manim import DOWN, LEFT, RIGHT, UP, Arrow, FadeIn, GrowFromEdge, Rectangle, Scene, Square, VGroup
 
-from animations.style import ACCENT, EXPLODING, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, title
+from animations.style import ACCENT, EXPLODING, SMALL_SIZE, STABLE, VANISHING, caption, label, title
 from lessons.memory_traffic import DTYPE_BYTES, STATE_BYTES, human_bytes, selective_scan_traffic
 
 SIZES = dict(batch=8, dim=1536, length=4096, state=16, dtype="bfloat16")
@@ -60,14 +60,16 @@ class HbmAndSram(Scene):
     def play_naive(self, scale: float):
         """ΔA and ΔB·u written, read by the scan, h written, read for y: six (B, D, L, N) trips, which stay drawn."""
         big = expanded_bytes()
-        steps = [(("ΔA ↓", False), ("ΔB·u ↓", False)), (("ΔA ↑", True), ("ΔB·u ↑", True)), (("h ↓", False),), (("h ↑", True),)]
+        steps = [(("ΔA ↓", False), ("ΔB·u ↓", False)), (("ΔA ↑", True), ("ΔB·u ↑", True)),
+                 (("h ↓", False),), (("h ↑", True),)]
         column = 0
         for group in steps:
             arrows = []
             for text, up in group:
                 arrows.append(trip(text, big, big, up, -6.1 + 0.9 * column, EXPLODING))
                 column += 1
-            self.play(*[FadeIn(a, shift=(UP if up else DOWN) * 0.3) for a, (_, up) in zip(arrows, group)], run_time=0.7)
+            self.play(*[FadeIn(a, shift=(UP if up else DOWN) * 0.3) for a, (_, up) in zip(arrows, group, strict=True)],
+                      run_time=0.7)
 
     def play_fused(self, scale: float):
         """Inputs up once, the state expands ×N inside SRAM, y down once."""
