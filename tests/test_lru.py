@@ -108,7 +108,8 @@ def test_without_gamma_the_variance_grows_like_one_over_one_minus_radius_squared
 def test_layer_state_variance_with_and_without_gamma():
     torch.manual_seed(0)
     for normalise, low, high in ((True, 0.3, 3.0), (False, 50.0, math.inf)):
-        layer = lru.LRU(8, 16, r_min=0.995, r_max=0.999, normalise=normalise, generator=torch.Generator().manual_seed(1))
+        layer = lru.LRU(8, 16, r_min=0.995, r_max=0.999, normalise=normalise,
+                        generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             h = layer.states(fresh(16, 3000, 8, seed=2, dtype=torch.float32))        # (B, L, N)
         variance = float(h[:, -1].abs().pow(2).mean())
@@ -130,7 +131,7 @@ def test_layer_equals_loop_reference_forward_and_backward(batch, length, d_model
     params = [x, *layer.parameters()]
     grads_fast = torch.autograd.grad((fast * weights).sum(), params)
     grads_slow = torch.autograd.grad((slow * weights).sum(), params)
-    for name, g_fast, g_slow in zip(["x", *dict(layer.named_parameters())], grads_fast, grads_slow):
+    for name, g_fast, g_slow in zip(["x", *dict(layer.named_parameters())], grads_fast, grads_slow, strict=True):
         torch.testing.assert_close(g_fast, g_slow, rtol=1e-9, atol=1e-10, msg=name)
 
 
