@@ -1,12 +1,16 @@
 """Lesson 05: the LRU parameterisation, ring init, γ normalisation, the layer against a loop, and training."""
+import cmath
 import math
 
 import pytest
 import torch
 
 from lessons import lru
+from lessons.exercises import lru as checks
+from lessons.solutions import lru as solutions
 from lessons.tasks import delay_task, recall_first_task
 from lessons.training import accuracy, fit, train
+from lessons.widgets.lru import LRUExplorer, ring_summary, steps_text
 
 EXTREMES = [-1e30, -1e4, -200.0, -50.0, -16.0, -1.0, 0.0, 1.0, 5.0, 50.0, 200.0, 1e4, 1e30, math.inf, -math.inf]
 
@@ -243,11 +247,6 @@ def not_implemented(*_args):
 
 
 def test_eigenvalue_exercise_check():
-    import cmath
-
-    from lessons.exercises import lru as checks
-    from lessons.solutions import lru as solutions
-
     assert checks.check_eigenvalue(solutions.eigenvalue)
     one_exp = checks.check_eigenvalue(lambda nu, theta: cmath.exp(complex(-nu, theta)))
     assert not one_exp and "two exps" in one_exp.message
@@ -260,9 +259,6 @@ def test_eigenvalue_exercise_check():
 
 
 def test_prediction_exercise_checks():
-    from lessons.exercises import lru as checks
-    from lessons.solutions import lru as solutions
-
     assert checks.check_magnitude_prediction(solutions.MAGNITUDE_NU_MINUS_3)
     first_order = checks.check_magnitude_prediction(0.950)
     assert not first_order and "first-order" in first_order.message
@@ -279,8 +275,6 @@ def test_prediction_exercise_checks():
 
 # ---------------------------------------------------------------------------------------------- explorer helpers
 def test_explorer_text_helpers_never_say_inf():
-    from lessons.widgets.lru import ring_summary, steps_text
-
     assert steps_text(math.inf) == "more than a million steps" and steps_text(13.51) == "13.5 steps"
     assert "1,386 steps" == steps_text(1386.0)
     summary = ring_summary(0.99, 0.5)
@@ -289,8 +283,6 @@ def test_explorer_text_helpers_never_say_inf():
 
 
 def test_explorer_readout_follows_each_slider():
-    from lessons.widgets.lru import LRUExplorer
-
     explorer = LRUExplorer()
     assert "Half-life 13.9 steps" in explorer.update(nu=-3.0, theta=-1.0)
     readouts = {explorer.readout.value}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
+from IPython.display import display
 from matplotlib.figure import Figure
 
 
@@ -77,6 +78,4 @@ class Explorer:
         return widgets.VBox([widgets.HBox(list(self.controls.values())), self.readout, self.image])
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget())
