@@ -1,10 +1,13 @@
 """Every exercise check accepts its solution and rejects a typical wrong answer, in plain words, and answers
 whatever it is given without a traceback."""
 import inspect
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
+from nbclient import NotebookClient
 
 from lessons.checking import CheckResult
 from lessons.complex_rnn import rotation_matrix
@@ -78,6 +81,19 @@ def test_a_learner_error_points_at_the_learners_own_line(check):
     assert not verdict and "IndexError: list index out of range" in verdict.message
     assert f"test_exercises.py, line {first + 1}: return [1, 2][5]" in verdict.message, verdict.message
     assert "checking.py" not in verdict.message
+
+
+@pytest.mark.notebook
+def test_in_a_notebook_a_learner_error_names_the_cell_and_line():
+    cells = ["from lessons.exercises.scan import check_combine\nimport torch",
+             "def combine(x, y):\n    (a1, b1), (a2, b2) = x, y\n    return a1 * a2, torch.mm(b1, b2)\n\n"
+             "verdict = check_combine(combine)"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
+    folder = str(Path(__file__).resolve().parent.parent / "notebooks")
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": folder}}).execute()
+    printed = "".join(output.get("text", "") for output in notebook.cells[1].outputs)
+    assert "your function raised RuntimeError" in printed
+    assert "at Cell In[2], line 3: return a1 * a2, torch.mm(b1, b2)" in printed, printed
 
 
 @pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
