@@ -10,17 +10,25 @@ real or complex, any length n ≥ 1 along `dim`) and returns h with that shape.
 
 Work and depth are *counted*, not assumed: every algorithm does its combines through `_apply_level`,
 one call per parallel level, and `work_depth` / `trace_scan` listen in on those calls.
+
+Floating point differs from the reals in one way that matters here: the parallel algorithms multiply gates
+together (a₁·a₂, …), which the loop never does, and such a product can overflow. The combine keeps a zero
+factor exact (0 times an overflowed product is 0), and every scan refuses infinite gates (see `combine`).
 """
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
-from lessons.checks import require_tensor
+from lessons.checks import require_dim, require_no_inf, require_number, require_positive_int, require_same_device, \
+    require_tensor
+from lessons.training import train
+from lessons.utils import seeded
 
 Pair = tuple[torch.Tensor, torch.Tensor]          # (a, b), both of shape (..., k)
 Combine = Callable[[Pair, Pair], Pair]
@@ -31,10 +39,29 @@ Combine = Callable[[Pair, Pair], Pair]
 
 
 def combine(earlier: Pair, later: Pair) -> Pair:
-    """(a₁, b₁) ∘ (a₂, b₂) = (a₁·a₂, a₂·b₁ + b₂): apply `earlier`'s step, then `later`'s."""
+    """(a₁, b₁) ∘ (a₂, b₂) = (a₁·a₂, a₂·b₁ + b₂): apply `earlier`'s step, then `later`'s.
+
+    One floating-point detail: a₁, a₂ are products of gates, which can overflow to ±inf although each gate
+    is finite (1e30·1e30 in float32). Such a product is finite in exact arithmetic, so times an exact 0 it
+    gives 0, not inf·0 = NaN: `_zero_wins` keeps that true. (A state b₁ that is ±inf times a zero gate stays
+    NaN, as in the loop.)
+    """
     a1, b1 = earlier
     a2, b2 = later
-    return a1 * a2, a2 * b1 + b2
+    a, b = a1 * a2, a2 * b1 + b2
+    if bool(torch.isfinite(a).all()):                                  # the usual case: a₁, a₂ are finite too
+        return a, b
+    return _zero_wins(a1, a2) * _zero_wins(a2, a1), _zero_wins(a2, b1) * b1 + b2
+
+
+def _zero_wins(gates: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """`gates`, with 0 where it overflowed to ±inf and `other` is exactly 0: then gates·other is 0, not NaN.
+
+    The factor is replaced, not the product, so both derivatives stay the ordinary ones (∂/∂gates = other,
+    ∂/∂other = gates) wherever nothing overflowed; torch.where(other == 0, 0, gates·other) would instead
+    give `other` a zero gradient wherever it is 0.
+    """
+    return torch.where(gates.isinf() & (other == 0), 0, gates)
 
 
 def identity_like(a: torch.Tensor, b: torch.Tensor) -> Pair:
@@ -45,13 +72,14 @@ def identity_like(a: torch.Tensor, b: torch.Tensor) -> Pair:
 def associativity_defect(op: Combine, x: Pair, y: Pair, z: Pair) -> float:
     """max |(x∘y)∘z − x∘(y∘z)| over both components and all elements: 0 for an associative op."""
     left, right = op(op(x, y), z), op(x, op(y, z))
-    return max(float((l - r).abs().max()) for l, r in zip(left, right))
+    return max(float((one - other).abs().max()) for one, other in zip(left, right, strict=True))
 
 
 def identity_defect(op: Combine, x: Pair) -> float:
     """max |e∘x − x| and |x∘e − x| over both components: 0 when (1, 0) is op's identity."""
     e = identity_like(*x)
-    return max(float((got - want).abs().max()) for side in (op(e, x), op(x, e)) for got, want in zip(side, x))
+    sides = (op(e, x), op(x, e))
+    return max(float((got - want).abs().max()) for side in sides for got, want in zip(side, x, strict=True))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,30 +140,45 @@ def _apply_level(op: Combine, earlier: Pair, later: Pair, phase: str, sources, t
 # Input checks and the shared frame: move `dim` first, fold in h0, move back
 
 
+INFINITE_GATE = ("Every scan refuses infinite gates: the parallel ones regroup products of gates, and with an "
+                 "infinite gate they meet inf − inf = NaN where the loop gives ±inf.")
+
+
 def check_scan_inputs(a, b, dim: int = -1, h0=None) -> int:
-    """Validate (a, b, dim, h0) with errors a learner can act on; return `dim` as a non-negative index."""
+    """Validate (a, b, dim, h0) with errors a learner can act on; return `dim` as a non-negative index.
+
+    h0 is cast to a's dtype, so a complex h0 with real a and b is refused (the cast would drop its imaginary
+    part): make a and b complex instead. Gate values are checked apart (`require_no_inf`), as they cost a pass.
+    """
     require_tensor("a", a)
     require_tensor("b", b)
     if a.shape != b.shape:
         raise ValueError(f"`a` and `b` must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
     if a.dtype != b.dtype:
         raise TypeError(f"`a` and `b` must have the same dtype, got {a.dtype} and {b.dtype}; convert one with `.to()`.")
-    if a.device != b.device:
-        raise ValueError(f"`a` and `b` must be on the same device, got {a.device} and {b.device}.")
+    require_same_device("b", b, "a", a)
     if a.ndim == 0:
         raise ValueError("`a` and `b` need at least one dimension (the sequence), got 0-d tensors.")
-    if not -a.ndim <= dim < a.ndim:
-        raise IndexError(f"`dim` must lie in [{-a.ndim}, {a.ndim - 1}] for tensors of shape {tuple(a.shape)}, got {dim}.")
-    dim = dim % a.ndim
+    dim = require_dim("dim", dim, a.ndim)
     if a.shape[dim] == 0:
         raise ValueError(f"the sequence (dimension {dim} of `a`) must have length n ≥ 1, got 0.")
     if h0 is not None:
-        expected = a.shape[:dim] + a.shape[dim + 1:]
-        require_tensor("h0", h0)
-        if h0.shape != expected:
-            raise ValueError(f"`h0` must have the batch shape {tuple(expected)} (a's shape without `dim`), "
-                             f"got {tuple(h0.shape)}.")
+        _check_initial_state(h0, a, dim)
     return dim
+
+
+def _check_initial_state(h0, a: torch.Tensor, dim: int) -> None:
+    """h0 has a's shape without `dim`, lives on a's device, and is not complex when a is real."""
+    require_tensor("h0", h0)
+    expected = a.shape[:dim] + a.shape[dim + 1:]
+    if h0.shape != expected:
+        raise ValueError(f"`h0` must have the batch shape {tuple(expected)} (a's shape without `dim`), "
+                         f"got {tuple(h0.shape)}.")
+    require_same_device("h0", h0, "a", a)
+    if h0.is_complex() and not a.is_complex():
+        raise TypeError(f"`h0` is complex ({h0.dtype}) but `a` and `b` are real ({a.dtype}): the scan runs in "
+                        f"a's dtype and would drop h0's imaginary part. Make a and b complex, e.g. "
+                        f"`a.to(torch.complex64)`.")
 
 
 def _scan_frame(algorithm):
@@ -148,6 +191,7 @@ def _scan_frame(algorithm):
     def scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Tensor | None = None,
              op: Combine = combine, **options) -> torch.Tensor:
         dim = check_scan_inputs(a, b, dim, h0)
+        require_no_inf("a", a, INFINITE_GATE)
         a, b = a.movedim(dim, 0).contiguous(), b.movedim(dim, 0).contiguous()     # (n, ...)
         if h0 is not None:  # (1, h0) ∘ x₀ = (a₀, a₀·h0 + b₀): fold the initial state into the first token
             b = torch.cat([a[:1] * h0.to(b.dtype) + b[:1], b[1:]])
@@ -190,17 +234,20 @@ def hillis_steele_scan(a, b, op):
 
 @_scan_frame
 def blelloch_scan(a, b, op):
-    """Blelloch's work-efficient scan: an up-sweep then a down-sweep, ≤ 2(n−1) combines, ≤ 2⌈log₂ n⌉ levels.
+    """The work-efficient scan: an up-sweep then a down-sweep, ≤ 2(n−1) combines, ≤ 2⌈log₂ n⌉ − 1 levels.
 
-    Written recursively, which is the same tree: the up-sweep combines neighbours (x₀∘x₁, x₂∘x₃, …),
-    the half-length sequence is scanned, and the down-sweep fills in each even position from the
-    prefix to its left. This inclusive form (Brent–Kung's) needs no identity and no padding, so any n works.
+    Strictly this is the Brent–Kung *inclusive* scan (1982), which the course calls "Blelloch" after the
+    up-sweep/down-sweep picture: written recursively, the up-sweep combines neighbours (x₀∘x₁, x₂∘x₃, …),
+    the half-length sequence is scanned, and the down-sweep fills in each even position from the prefix to
+    its left. It needs no identity and no padding, so any n works, and it does less than Blelloch's
+    *exclusive* scan (GPU Gems 3, ch. 39): at n = 8, 11 combines in 5 levels against 14 in 6.
     """
-    return _blelloch_levels(a, b, op, stride=1)[1]
+    return blelloch_levels(a, b, op, stride=1)[1]
 
 
-def _blelloch_levels(a, b, op, stride: int) -> Pair:
-    """Inclusive scan of (a, b) of shape (m, ...), where element k sits at original position (k+1)·stride − 1."""
+def blelloch_levels(a, b, op, stride: int) -> Pair:
+    """The recursion inside `blelloch_scan`: inclusive scan of (a, b) of shape (m, ...), whose element k sits at
+    original position (k+1)·stride − 1 (the positions are only for the trace)."""
     m = a.shape[0]
     if m == 1:
         return a, b
@@ -208,12 +255,13 @@ def _blelloch_levels(a, b, op, stride: int) -> Pair:
     position = lambda k: (k + 1) * stride - 1                           # noqa: E731 (tiny local map)
     up = _apply_level(op, (a[0:2 * pairs:2], b[0:2 * pairs:2]), (a[1:2 * pairs:2], b[1:2 * pairs:2]), "up-sweep",
                       [position(2 * k) for k in range(pairs)], [position(2 * k + 1) for k in range(pairs)])
-    odd_a, odd_b = _blelloch_levels(*up, op, stride=2 * stride)        # prefixes ending at odd positions
+    odd_a, odd_b = blelloch_levels(*up, op, stride=2 * stride)        # prefixes ending at odd positions
     fills = (m - 1) // 2                                                 # even positions 2, 4, … < m
     if fills == 0:                                                       # m = 2: nothing left to fill in
         return torch.cat([a[:1], odd_a]), torch.cat([b[:1], odd_b])
     even_a, even_b = _apply_level(op, (odd_a[:fills], odd_b[:fills]), (a[2::2], b[2::2]), "down-sweep",
-                                  [position(2 * k + 1) for k in range(fills)], [position(2 * k + 2) for k in range(fills)])
+                                  [position(2 * k + 1) for k in range(fills)],
+                                  [position(2 * k + 2) for k in range(fills)])
     return (_interleave(torch.cat([a[:1], even_a]), odd_a, m),
             _interleave(torch.cat([b[:1], even_b]), odd_b, m))
 
@@ -233,8 +281,7 @@ def chunked_scan(a, b, op, chunk_size: int = 64):
     Depth ≈ chunk_size + n/chunk_size + 1, work ≈ 2n. chunk_size is capped at n. The last chunk is
     padded with the identity (1, 0), and those padded combines are counted too: they are really done.
     """
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}.")
+    chunk_size = require_positive_int("chunk_size", chunk_size)
     n = a.shape[0]
     chunk_size = min(chunk_size, n)
     chunks = -(-n // chunk_size)
@@ -267,7 +314,8 @@ def _scan_within_chunks(a, b, op, chunk_size: int) -> Pair:
     a_out, b_out = [prefix[0]], [prefix[1]]
     for j in range(1, chunk_size):
         prefix = _apply_level(op, prefix, (a[:, j], b[:, j]), "in-chunk",
-                              [k * chunk_size + j - 1 for k in range(chunks)], [k * chunk_size + j for k in range(chunks)])
+                              [k * chunk_size + j - 1 for k in range(chunks)],
+                              [k * chunk_size + j for k in range(chunks)])
         a_out.append(prefix[0])
         b_out.append(prefix[1])
     return torch.stack(a_out, dim=1), torch.stack(b_out, dim=1)
@@ -307,19 +355,20 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Te
 
     Same schedule as `chunked_scan` (in-chunk scans, carries, fix-up), but written with in-place
     ops so that no step allocates memory, and differentiable through a hand-written backward that
-    is itself a scan run in reverse (Martin & Cundy, 2017). Real or complex, any n ≥ 1.
+    is itself a scan run in reverse (Martin & Cundy, 2017). Real or complex, any n ≥ 1, any `dim`.
     chunk_size defaults to the power of two nearest √n, which balances the in-chunk loop against the carries.
+    The work runs time-major, (n, batch) in memory, whatever `dim` is; the result is a view of that buffer
+    in a's shape, so its strides may differ from a's (call `.contiguous()` if that matters).
     """
     dim = check_scan_inputs(a, b, dim, h0)
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"`chunk_size` must be a positive int or None, got {chunk_size!r}.")
+    chunk_size = None if chunk_size is None else require_positive_int("chunk_size", chunk_size)
     moved = a.movedim(dim, 0)                                            # (n, ...)
-    a2 = moved.reshape(moved.shape[0], -1)                               # (n, R)
+    a2 = moved.reshape(moved.shape[0], -1)                               # (n, R), a view wherever possible
     b2 = b.movedim(dim, 0).reshape(a2.shape)
     if h0 is not None:  # (1, h0) ∘ x₀: fold the initial state into the first token
         b2 = torch.cat([a2[:1] * h0.reshape(1, -1).to(b2.dtype) + b2[:1], b2[1:]])
-    h = _LinearScan.apply(a2, b2, chunk_size)                            # (n, R)
-    return h.reshape(moved.shape).movedim(0, dim)
+    h = _LinearScan.apply(a2, b2, chunk_size, lambda: require_no_inf("a", a, INFINITE_GATE))   # (n, R)
+    return h.view(moved.shape).movedim(0, dim)
 
 
 class _LinearScan(torch.autograd.Function):
@@ -327,8 +376,8 @@ class _LinearScan(torch.autograd.Function):
     g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}  (a scan from the end), and ∂L/∂a_t = g_t·conj(h_{t−1})."""
 
     @staticmethod
-    def forward(ctx, a, b, chunk_size):                                 # a, b: (n, R)
-        h = _chunked_scan_inplace(a, b, chunk_size)
+    def forward(ctx, a, b, chunk_size, check_gates):                    # a, b: (n, R), any strides
+        h = _chunked_scan_inplace(a, b, chunk_size, check_gates)
         ctx.save_for_backward(a, h)
         ctx.chunk_size = chunk_size
         return h
@@ -337,33 +386,52 @@ class _LinearScan(torch.autograd.Function):
     def backward(ctx, grad_h):                                          # (n, R)
         a, h = ctx.saved_tensors
         gates = torch.cat([a[1:], torch.zeros_like(a[:1])]).conj()      # a_{t+1}; nothing follows the last step
-        g = _chunked_scan_inplace(gates.flip(0), grad_h.flip(0).contiguous(), ctx.chunk_size).flip(0)
-        h_previous = torch.cat([torch.zeros_like(h[:1]), h[:-1]])
-        return g * h_previous.conj(), g, None
+        g = _chunked_scan_inplace(gates.flip(0), grad_h.flip(0), ctx.chunk_size).flip(0)
+        grad_a = torch.cat([torch.zeros_like(g[:1]), g[1:] * h[:-1].conj()])   # a_0 meets no state: exactly 0
+        return grad_a, g, None, None
 
 
 @torch.no_grad()
-def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | None) -> torch.Tensor:
-    """h for a, b of shape (n, R), with no allocation inside the loops: one clone each, then addcmul_ in place.
+def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | None,
+                          check_gates: Callable[[], object] | None = None) -> torch.Tensor:
+    """h for a, b of shape (n, R), with no allocation inside the loops: one copy each, then addcmul_ in place.
 
-    Full chunks take the chunked schedule; the last n mod chunk steps (fewer than a chunk) are a short loop,
-    so nothing is padded or copied. The default chunk is the power of two nearest √n.
+    The copies are time-major ((n, R) contiguous) whatever a's and b's strides, so that every step below reads
+    and writes contiguous rows: with time innermost ((R, n) in memory, a scan along the last dim) each row
+    would be R elements n apart. Full chunks take the chunked schedule; the last n mod chunk steps (fewer than
+    a chunk) are a short loop, so nothing is padded. The default chunk is the power of two nearest √n.
+    `check_gates()` runs only when some product of gates is not finite: it refuses infinite gates.
     """
     n, width = a.shape
     chunk = min(chunk_size or 2 ** round(math.log2(math.sqrt(n))), n)
     chunks, covered = n // chunk, (n // chunk) * chunk
-    h = b.clone()                                                        # (n, R), becomes the scan in place
+    h = b.clone(memory_format=torch.contiguous_format)                   # (n, R), becomes the scan in place
     blocks = h[:covered].view(chunks, chunk, width)
-    prefix = a[:covered].clone().view(chunks, chunk, width)             # a_{start}·…·a_t inside each chunk
+    prefix = a[:covered].clone(memory_format=torch.contiguous_format).view(chunks, chunk, width)  # a_start·…·a_t
     for j in range(1, chunk):                                           # all chunks at once
         blocks[:, j].addcmul_(prefix[:, j], blocks[:, j - 1])
         prefix[:, j].mul_(prefix[:, j - 1])
+    guard = _guard_products(prefix, a[covered:], check_gates)
     for k in range(1, chunks):                                          # carries: chunk ends, in order
-        blocks[k, -1].addcmul_(prefix[k, -1], blocks[k - 1, -1])
-    blocks[1:, :-1].addcmul_(prefix[1:, :-1], blocks[:-1, -1:])         # fix-up, one broadcast op
+        blocks[k, -1].addcmul_(guard(prefix[k, -1], blocks[k - 1, -1]), blocks[k - 1, -1])
+    blocks[1:, :-1].addcmul_(guard(prefix[1:, :-1], blocks[:-1, -1:]), blocks[:-1, -1:])   # fix-up, one op
     for t in range(covered, n):                                         # the tail: fewer than `chunk` steps
         h[t].addcmul_(a[t], h[t - 1])
     return h
+
+
+def _guard_products(prefix: torch.Tensor, tail_gates: torch.Tensor, check_gates) -> Callable:
+    """How to multiply a state by the chunk products `prefix` (chunks, chunk, R): as they are, or, when some
+    product overflowed, with `_zero_wins` and NaN (= inf·0, a product holding a zero gate) replaced by 0.
+
+    A running product that reaches ±inf or NaN never comes back, so the chunk ends tell: one cheap check.
+    """
+    if bool(torch.isfinite(prefix[:, -1]).all()) and bool(torch.isfinite(tail_gates).all()):
+        return lambda gates, state: gates
+    if check_gates is not None:
+        check_gates()                                                   # infinite gates are refused
+    prefix.nan_to_num_(nan=0.0, posinf=math.inf, neginf=-math.inf)     # NaN gates stay NaN in h via b
+    return _zero_wins
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,18 +441,22 @@ def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | No
 def log_space_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """h_t = Aₜ·Σ_{s≤t} b_s / A_s with A_t = exp(Σ_{s≤t} log a_s): two cumsums, no loop.
 
-    Exact in real arithmetic, but A_t underflows once Σ log a_s < log(smallest float) (about −87 in
-    float32, −708 in float64), and then b_s / A_s overflows: inf or NaN. Needs a > 0 (or complex a ≠ 0).
+    Exact in real arithmetic, but 1/A_s = exp(−Σ_{r≤s} log a_r) overflows once Σ log a_r < −log(largest float)
+    (−88.7 in float32, −709.8 in float64): inf, then NaN. Needs a > 0 (or complex a ≠ 0).
     """
     dim = check_scan_inputs(a, b, dim)
+    require_no_inf("a", a, INFINITE_GATE)
     if not a.is_complex() and bool((a <= 0).any()):
-        raise ValueError("`log_space_scan` needs every real a_t > 0 (it takes log a); use a complex a for negative gates.")
+        raise ValueError("`log_space_scan` needs every real a_t > 0 (it takes log a); "
+                         "use a complex a for negative gates.")
     log_prefix = torch.cumsum(torch.log(a), dim=dim)
     return torch.exp(log_prefix) * torch.cumsum(b * torch.exp(-log_prefix), dim=dim)
 
 
 def log_space_breaking_length(gate: float, dtype: torch.dtype = torch.float32) -> int:
-    """The first length n at which `log_space_scan` with every a_t = `gate` < 1 overflows in `dtype`."""
+    """The first length n at which `log_space_scan` with every a_t = `gate` < 1 overflows in `dtype`:
+    where 1/A_n = gate^(−n) passes the largest float, i.e. n = ⌈log(max) / −log(gate)⌉."""
+    gate = require_number("gate", gate)
     if not 0 < gate < 1:
         raise ValueError(f"`gate` must lie in (0, 1), got {gate}.")
     return math.ceil(math.log(torch.finfo(dtype).max) / -math.log(gate))
@@ -414,19 +486,19 @@ def random_pairs(shape, generator: torch.Generator | None = None, dtype=torch.fl
     return a, torch.randn(shape, generator=generator, dtype=dtype)
 
 
-def fit_learned_combine(steps: int = 400, hidden: int = 32, batch: int = 512, seed: int = 0) -> tuple[LearnedCombine, list[float]]:
+def fit_learned_combine(steps: int = 400, hidden: int = 32, batch: int = 512,
+                        seed: int = 0) -> tuple[LearnedCombine, list[float]]:
     """Train a LearnedCombine to match `combine` on random pairs (MSE); return it and the loss history."""
-    from lessons.training import train                                  # lessons.training is a sibling, imported late
-
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    op = LearnedCombine(hidden)
+    with seeded(seed):                                                  # the init, without touching the caller's stream
+        op = LearnedCombine(hidden)
 
     def loss_fn(model, _step):
         x, y = random_pairs(batch, generator), random_pairs(batch, generator)
-        return sum(torch.mean((got - want) ** 2) for got, want in zip(model(x, y), combine(x, y)))
+        return sum(torch.mean((got - want) ** 2) for got, want in zip(model(x, y), combine(x, y), strict=True))
 
     return op, train(op, loss_fn, steps, lr=3e-3, clip=None)
+
 
 # ----------------------------------------------------------------------------------------------
 # Counting and tracing
@@ -441,9 +513,28 @@ ALGORITHMS = {
 """The instrumented algorithms, by name. `linear_scan` is not here: it has chunked_scan's schedule."""
 
 
+def instrumented(algorithm) -> Callable:
+    """The scan that `algorithm` names (a key of ALGORITHMS or one of its functions); others can't be counted."""
+    if isinstance(algorithm, str) and algorithm in ALGORITHMS:
+        return ALGORITHMS[algorithm]
+    if any(algorithm is scan for scan in ALGORITHMS.values()):
+        return algorithm
+    names = ", ".join(repr(name) for name in ALGORITHMS)
+    if isinstance(algorithm, str):
+        close = difflib.get_close_matches(algorithm, ALGORITHMS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"`algorithm` must be one of {names}, got {algorithm!r}.{hint}")
+    if not callable(algorithm):
+        raise TypeError(f"`algorithm` must be one of {names} or one of those functions, got {algorithm!r}.")
+    hint = " linear_scan runs chunked_scan's schedule: count 'chunked'." if algorithm is linear_scan else ""
+    raise ValueError(f"only the instrumented algorithms can be counted and traced: {names} (or those functions, "
+                     f"which do every combine through one recorded call per level); got "
+                     f"{getattr(algorithm, '__name__', algorithm)!r}, which records nothing.{hint}")
+
+
 def trace_scan(algorithm, a: torch.Tensor, b: torch.Tensor, **options) -> tuple[torch.Tensor, ScanTrace]:
-    """Run `algorithm` (a function or a name in ALGORITHMS) and return h with every level it ran."""
-    scan = ALGORITHMS[algorithm] if isinstance(algorithm, str) else algorithm
+    """Run `algorithm` (a name in ALGORITHMS or its function) and return h with every level it ran."""
+    scan = instrumented(algorithm)
     with _recording() as trace:
         h = scan(a, b, **options)
     return h, trace
@@ -451,10 +542,9 @@ def trace_scan(algorithm, a: torch.Tensor, b: torch.Tensor, **options) -> tuple[
 
 def work_depth(algorithm, n: int, **options) -> tuple[int, int]:
     """(combines, levels) that `algorithm` really performs on a length-n sequence, counted by running it."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a positive int, got {n!r}.")
+    scan, n = instrumented(algorithm), require_positive_int("n", n)
     a, b = torch.rand(n, dtype=torch.float64), torch.rand(n, dtype=torch.float64)
-    _, trace = trace_scan(algorithm, a, b, **options)
+    _, trace = trace_scan(scan, a, b, **options)
     return trace.combines, trace.depth
 
 

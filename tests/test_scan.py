@@ -1,6 +1,7 @@
 """Lesson 04: every scan agrees with the loop, counts its work and depth honestly, and rejects bad input."""
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -54,7 +55,8 @@ def test_every_scan_agrees_with_the_loop(n, batch_shape, dtype):
     for name, scan in FAST_SCANS.items():
         got = scan(a, b)
         assert got.dtype == dtype and got.shape == b.shape, name
-        torch.testing.assert_close(got.to(expected.dtype), expected, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(got.to(expected.dtype), expected, rtol=rtol, atol=atol,
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked", "linear_scan"])
@@ -83,8 +85,8 @@ def test_gradients_agree_with_the_loop(n, dtype):
 
     expected = gradients(sequential_scan)
     for name, scan in FAST_SCANS.items():
-        for got, want in zip(gradients(scan), expected):
-            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
+        for got, want in zip(gradients(scan), expected, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11, msg=lambda m, name=name: f"{name}: {m}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
@@ -110,7 +112,8 @@ def as_pair(values):
 @settings(max_examples=200, deadline=None)
 @given(element, element, element)
 def test_combine_is_associative(x, y, z):
-    assert associativity_defect(combine, as_pair(x), as_pair(y), as_pair(z)) <= 1e-12 * (1 + max(map(abs, x + y + z))) ** 3
+    scale = (1 + max(map(abs, x + y + z))) ** 3
+    assert associativity_defect(combine, as_pair(x), as_pair(y), as_pair(z)) <= 1e-12 * scale
 
 
 @settings(max_examples=100, deadline=None)
@@ -191,6 +194,16 @@ def test_hillis_steele_does_about_n_log_n_work_and_blelloch_about_2n():
     assert work_depth("blelloch", n) == (2 * n - 12 - 2, 2 * 12 - 1)
 
 
+def test_our_blelloch_is_the_brent_kung_inclusive_scan_not_the_exclusive_up_down_sweep():
+    """11 combines in 5 levels at n = 8; Blelloch's exclusive scan (GPU Gems 3, ch. 39) needs 2(n−1) = 14 in
+    2·log₂ n = 6. The docstring's bound, ≤ 2⌈log₂ n⌉ − 1 levels, holds for every n ≥ 2."""
+    assert work_depth("blelloch", 8) == (11, 5)
+    for n in range(2, 130):
+        combines, depth = work_depth("blelloch", n)
+        assert combines < 2 * (n - 1) or n == 2 and combines == 1
+        assert depth <= 2 * ceil_log2(n) - 1, n
+
+
 @pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked"])
 @pytest.mark.parametrize("n", [1, 5, 8, 13, 16])
 def test_trace_replays_to_the_result(name, n):
@@ -201,7 +214,7 @@ def test_trace_replays_to_the_result(name, n):
     torch.testing.assert_close(replayed, h)
     for level in trace.levels:
         assert len(set(level.targets)) == len(level.targets), "a level writes each position once"
-        assert all(s < t for s, t in zip(level.sources, level.targets)), "the earlier operand comes first"
+        assert all(s < t for s, t in zip(level.sources, level.targets, strict=True)), "the earlier operand comes first"
 
 
 @pytest.mark.parametrize("name", ["blelloch", "chunked"])
@@ -247,7 +260,9 @@ def test_log_space_scan_rejects_non_positive_real_gates():
     ((torch.ones(4), [1.0, 2.0, 3.0, 4.0]), TypeError, "`b` must be a torch.Tensor"),
     ((torch.ones(4, dtype=torch.int64), torch.ones(4, dtype=torch.int64)), TypeError, "floating-point"),
     ((torch.ones(4), torch.ones(4, dtype=torch.float64)), TypeError, "same dtype"),
-    ((torch.ones(3, 4), torch.ones(3, 4), 2), IndexError, "`dim` must lie in"),
+    ((torch.ones(3, 4), torch.ones(3, 4), 2), ValueError, "`dim` must be an axis in"),
+    ((torch.ones(3, 4), torch.ones(3, 4), 1.0), TypeError, "`dim` must be an int"),
+    ((torch.ones(3, 4), torch.ones(3, 4), True), TypeError, "`dim` must be an int"),
     ((torch.ones(3, 0), torch.ones(3, 0)), ValueError, "n ≥ 1"),
     ((torch.tensor(0.5), torch.tensor(1.0)), ValueError, "at least one dimension"),
 ])
@@ -262,12 +277,190 @@ def test_h0_of_the_wrong_shape_is_rejected(scan):
         scan(torch.ones(3, 4), torch.ones(3, 4), h0=torch.ones(4))
 
 
-@pytest.mark.parametrize("chunk_size", [0, -2, 2.5])
-def test_bad_chunk_sizes_are_rejected(chunk_size):
-    with pytest.raises(ValueError, match="`chunk_size` must be a positive int"):
+@pytest.mark.parametrize("scan", list(ALGORITHMS.values()) + [linear_scan])
+def test_a_complex_h0_with_real_inputs_is_refused_not_cast_to_real(scan):
+    """The cast to a's dtype would silently drop h0's imaginary part."""
+    with pytest.raises(TypeError, match="would drop h0's imaginary part"):
+        scan(torch.full((3, 4), 0.5), torch.ones(3, 4), h0=torch.ones(3, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize("scan", list(ALGORITHMS.values()) + [linear_scan])
+def test_a_real_h0_with_complex_inputs_is_promoted(scan):
+    generator = torch.Generator().manual_seed(11)
+    a, b = random_recurrence((3, 9), torch.complex128, generator)
+    h0 = torch.randn(3, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(scan(a, b, h0=h0), loop_reference(a, b, h0=h0.to(a.dtype)))
+
+
+@pytest.mark.parametrize("chunk_size, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_chunk_sizes_are_rejected(chunk_size, error):
+    with pytest.raises(error, match="`chunk_size` must be a"):
         chunked_scan(torch.ones(5), torch.ones(5), chunk_size=chunk_size)
-    with pytest.raises(ValueError, match="`chunk_size` must be a positive int"):
+    with pytest.raises(error, match="`chunk_size` must be a"):
         linear_scan(torch.ones(5), torch.ones(5), chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize("algorithm, error, message", [
+    (linear_scan, ValueError, "only the instrumented algorithms can be counted.*count 'chunked'"),
+    (lambda a, b: a + b, ValueError, "only the instrumented algorithms can be counted.*'sequential', 'hillis_steele'"),
+    ("nope", ValueError, "`algorithm` must be one of 'sequential', 'hillis_steele', 'blelloch', 'chunked'"),
+    ("hillis-steele", ValueError, "Did you mean 'hillis_steele'"),
+    (None, TypeError, "`algorithm` must be one of"),
+])
+def test_only_the_instrumented_algorithms_can_be_counted(algorithm, error, message):
+    """Before, linear_scan and any other function were 'counted' as (0, 0): nothing recorded, nothing said."""
+    with pytest.raises(error, match=message):
+        work_depth(algorithm, 64)
+    with pytest.raises(error, match=message):
+        trace_scan(algorithm, torch.ones(4), torch.ones(4))
+
+
+@pytest.mark.parametrize("n, error", [(True, TypeError), (2.0, TypeError), (0, ValueError), ("8", TypeError)])
+def test_work_depth_needs_a_positive_int_length(n, error):
+    with pytest.raises(error, match="`n` must be a"):
+        work_depth("blelloch", n)
+
+
+def test_work_depth_accepts_the_functions_and_numpy_ints():
+    assert work_depth(blelloch_scan, 8) == work_depth("blelloch", 8) == work_depth("blelloch", np.int64(8)) == (11, 5)
+
+
+def test_log_space_breaking_length_checks_the_gate():
+    with pytest.raises(TypeError, match="`gate` must be a real number"):
+        log_space_breaking_length("0.9")
+    with pytest.raises(ValueError, match="`gate` must lie in"):
+        log_space_breaking_length(1.0)
+
+
+def test_fit_learned_combine_leaves_the_callers_random_stream_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fit_learned_combine(steps=1, batch=8)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Floating point: gate products that overflow, infinite gates, NaN gates
+
+ALL_SCANS = {"sequential": sequential_scan, **FAST_SCANS,
+             "linear_scan(8)": lambda a, b, **kw: linear_scan(a, b, chunk_size=8, **kw)}
+
+
+def python_loop(a, b):
+    """h_t = a_t·h_{t−1} + b_t along dim 0, one float operation after another: what "the loop gives"."""
+    h, out = torch.zeros_like(b[0]), []
+    for a_t, b_t in zip(a, b, strict=True):
+        h = a_t * h + b_t
+        out.append(h)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("name", list(ALL_SCANS))
+def test_gate_products_that_overflow_times_an_exact_zero_state_give_what_the_loop_gives(name):
+    """1e30·1e30 overflows float32 in the parallel scans (the loop never multiplies gates); with b = 0 before
+    t = 3 the state there is exactly 0, and the old combine turned inf·0 into NaN: [0, 0, nan, 1, nan, 3, nan, 5]."""
+    a = torch.tensor([1, 1e30, 1e30, 0, 1, 1, 1, 1])
+    b = torch.tensor([0, 0, 0, 1, 1, 1, 1, 1.0])
+    expected = python_loop(a, b)
+    assert expected.tolist() == [0, 0, 0, 1, 2, 3, 4, 5]
+    assert torch.equal(ALL_SCANS[name](a, b), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name", list(ALL_SCANS))
+def test_an_overflowing_burst_then_a_reset_anywhere_in_a_long_sequence(name, seed):
+    """Random gates, with (1e30, 1e30, 0) at a random place after an all-zero start: every product spanning the
+    burst overflows, yet the loop is finite everywhere. Also when the burst lies in a later chunk."""
+    generator = torch.Generator().manual_seed(seed)
+    n, start = 200, int(torch.randint(10, 190, (1,), generator=generator))
+    a = 0.5 + 0.5 * torch.rand(n, 3, generator=generator)
+    b = torch.randn(n, 3, generator=generator)
+    a[start:start + 3] = torch.tensor([1e30, 1e30, 0.0])[:, None]
+    b[:start + 3] = 0.0
+    expected = python_loop(a, b)
+    assert torch.isfinite(expected).all()
+    torch.testing.assert_close(ALL_SCANS[name](a, b, dim=0), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, complex(math.inf, 0)])
+@pytest.mark.parametrize("scan", list(ALGORITHMS.values()) + [linear_scan, log_space_scan])
+def test_an_infinite_gate_is_refused(scan, value):
+    """The loop gives ±inf from t = 5 on; Hillis–Steele and Blelloch gave NaN (inf − inf after regrouping)."""
+    generator = torch.Generator().manual_seed(5)
+    dtype = torch.complex64 if isinstance(value, complex) else torch.float32
+    a, b = (x.to(dtype) for x in random_pairs(8, generator))
+    a[5] = value
+    with pytest.raises(ValueError, match=r"`a` must not contain ±inf, .* at index \(5,\)\. Every scan refuses"):
+        scan(a, b)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 4, 7])
+def test_linear_scan_refuses_an_infinite_gate_in_any_chunk_and_in_the_tail(chunk_size):
+    generator = torch.Generator().manual_seed(6)
+    for position in [0, 3, 17, 40, 61, 63]:
+        a, b = random_pairs((2, 64), generator)
+        a[1, position] = -math.inf
+        with pytest.raises(ValueError, match=rf"at index \(1, {position}\)"):
+            linear_scan(a, b, chunk_size=chunk_size)
+
+
+@pytest.mark.parametrize("name", list(ALL_SCANS))
+def test_nan_gates_propagate_as_in_the_loop(name):
+    generator = torch.Generator().manual_seed(8)
+    a, b = random_pairs((50, 3), generator)
+    a[[7, 33], [0, 2]] = math.nan
+    expected, got = python_loop(a, b), ALL_SCANS[name](a, b, dim=0)
+    assert torch.equal(got.isnan(), expected.isnan())
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", list(FAST_SCANS))
+def test_gradients_agree_with_the_loop_where_b_is_exactly_zero(name):
+    """The overflow guard replaces a factor, not the product: where b = 0 the gradient of b is still a's product
+    (torch.where(b == 0, 0, a·b) would make it 0)."""
+    generator = torch.Generator().manual_seed(9)
+    a, b = random_recurrence((2, 40), torch.float64, generator)
+    b[:, ::3] = 0.0
+    weights = torch.randn(2, 40, generator=generator, dtype=torch.float64)
+
+    def gradients(scan):
+        leaves = [x.clone().requires_grad_() for x in (a, b)]
+        return torch.autograd.grad((scan(*leaves) * weights).sum(), leaves)
+
+    for got, want in zip(gradients(FAST_SCANS[name]), gradients(sequential_scan), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+def test_linear_scan_gradients_where_gate_products_overflow_match_the_loop():
+    """∂L/∂a_0 is exactly 0 (a_0 meets no state); the old backward computed it as inf·0 = NaN."""
+    a0 = torch.tensor([1, 1e30, 1e30, 0, 1, 1, 1, 1])
+    b0 = torch.tensor([0, 0, 0, 1, 1, 1, 1, 1.0])
+
+    def gradients(scan):
+        leaves = [x.clone().requires_grad_() for x in (a0, b0)]
+        return torch.autograd.grad(scan(*leaves).sum(), leaves)
+
+    for got, want in zip(gradients(lambda a, b: linear_scan(a, b, chunk_size=2)), gradients(sequential_scan),
+                         strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("shape, dim", [((2, 3, 50), -1), ((2, 50, 3), 1), ((50, 2, 3), 0), ((3, 50), -1)])
+def test_linear_scan_forward_and_backward_in_every_layout(shape, dim):
+    """The time-major working copy (what makes the last-dim layout fast) changes no value and no gradient."""
+    generator = torch.Generator().manual_seed(10)
+    a, b = random_recurrence(shape, torch.float64, generator)
+    weights = torch.randn(shape, generator=generator, dtype=torch.float64)
+
+    def run(scan):
+        leaves = [x.clone().requires_grad_() for x in (a, b)]
+        h = scan(*leaves, dim)
+        return (h.detach(), *torch.autograd.grad((h * weights).sum(), leaves))
+
+    for got, want in zip(run(lambda a, b, dim: linear_scan(a, b, dim, chunk_size=8)), run(sequential_scan),
+                         strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------
