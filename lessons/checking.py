@@ -64,7 +64,7 @@ def exercise_check(expects: str) -> Callable:
     """Decorator: the check answers in words whatever it is given. `expects` describes a right answer's form."""
     def decorate(check: Callable) -> Callable:
         @functools.wraps(check)
-        def guarded(answer) -> CheckResult:
+        def guarded(answer=None) -> CheckResult:
             try:
                 return check(answer)
             except NotYet as verdict:
@@ -83,10 +83,10 @@ def prediction(expects: str) -> Callable:
     def decorate(check: Callable) -> Callable:
         @exercise_check(expects)
         @functools.wraps(check)
-        def reading(answer) -> CheckResult:
+        def reading(answer=None) -> CheckResult:
             if answer is None:
                 raise NotYet("you haven't made a prediction yet.",
-                             f"replace None with {expects} and run the cell again.")
+                             f"replace None with {expects}, then run the cell again.")
             number = read_number(answer, expects, what="your answer")
             return check(int(number) if number.is_integer() else number)
         return reading
@@ -150,8 +150,8 @@ def _file_name(filename: str) -> str:
 
 # ------------------------------------------------------------------------------------------ reading an answer
 def _short(value, limit: int = 60) -> str:
-    """repr(value), cut to `limit` characters."""
-    text = repr(value)
+    """repr(value) on one line, cut to `limit` characters."""
+    text = " ".join(repr(value).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

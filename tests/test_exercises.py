@@ -104,6 +104,12 @@ def test_an_unfinished_or_uncalled_function_is_named(check):
     assert not called and "not a function" in called.message
 
 
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+def test_a_check_called_without_an_answer_asks_for_one(check):
+    verdict = check()
+    assert not verdict and ("haven't" in verdict.message or "not a function" in verdict.message), verdict.message
+
+
 @pytest.mark.parametrize("check,solution", PREDICTIONS, ids=lambda c: getattr(c, "__name__", ""))
 @pytest.mark.parametrize("infinite", [float("nan"), float("inf"), -float("inf")])
 def test_a_prediction_of_nan_or_inf_is_not_finite(check, solution, infinite):
@@ -244,6 +250,22 @@ def test_lesson04_checks():
     assert checks04.check_work_prediction(solutions04.HILLIS_STEELE_COMBINES_16)
     every_element = checks04.check_work_prediction(64)
     assert not every_element and "sit the level out" in every_element.message
+
+
+def combine_for_blocks_only(earlier, later):
+    """Right on the check's (5,) blocks; on the scan's single steps it raises."""
+    (a1, b1), (a2, b2) = earlier, later
+    if a1.numel() == 1:
+        raise ValueError("only blocks of five")
+    return a1 * a2, a2 * b1 + b2
+
+
+def test_lesson04_a_combine_that_fails_inside_the_scan_is_named():
+    verdict = checks04.check_combine(combine_for_blocks_only)
+    assert not verdict and "ValueError: only blocks of five" in verdict.message
+    lines, first = inspect.getsourcelines(combine_for_blocks_only)
+    line = first + next(i for i, text in enumerate(lines) if "raise ValueError" in text)
+    assert f'line {line}: raise ValueError("only blocks of five")' in verdict.message, verdict.message
 
 
 def test_lesson04_in_place_combine_is_told_not_to_modify_inputs():

@@ -11,6 +11,7 @@ from lessons.scan import combine, random_pairs, sequential_scan, work_depth
 LEVELS_N = 1000   # exercise 2: how many levels does Hillis–Steele need for n = 1000?
 WORK_N = 16       # exercise 3: how many combines does Hillis–Steele do for n = 16?
 ELEMENTWISE = "combine elementwise: no sums over the batch, no new dimensions."
+SCAN_HINT = "the scan calls your combine on one time step at a time: use only elementwise operations, new tensors."
 
 
 @exercise_check(expects="a function fn((a1, b1), (a2, b2)) returning a pair of tensors (a, b) shaped like a1")
@@ -33,9 +34,10 @@ def check_combine(fn) -> CheckResult:
     if not torch.allclose(b, want_b):
         return wrong("your b is off.", "run h → a1·h + b1 and then h → a2·h + b2; collect the h-free part.")
     a_seq, b_seq = random_pairs(9, generator, torch.float64)
-    if not torch.allclose(sequential_scan(a_seq, b_seq, op=fn), sequential_scan(a_seq, b_seq)):
-        return wrong("single combines are right but a scan with your function is not.",
-                     "return new tensors, don't modify inputs.")
+    scanned = read_tensor(call_learner(lambda: sequential_scan(a_seq, b_seq, op=fn), hint=SCAN_HINT),
+                          tuple(a_seq.shape), "the scan with your combine", hint=SCAN_HINT)
+    if not torch.allclose(scanned, sequential_scan(a_seq, b_seq)):
+        return wrong("single combines are right but a scan with your function is not.", SCAN_HINT)
     return right("(a1, b1) ∘ (a2, b2) = (a1·a2, a2·b1 + b2): two steps of the recurrence folded into one.")
 
 
