@@ -1,104 +1,114 @@
 """Honest CPU timings of the scans in lessons.scan (a script, not a test).
 
-    python -m lessons.scan_benchmark                 # n = 2⁸ … 2¹⁶ at B·D = 1536, float32
-    python -m lessons.scan_benchmark --max-log2n 12  # quicker
+    python -m lessons.scan_benchmark                   # n = 2⁸ … 2¹⁶, both layouts, float32
+    python -m lessons.scan_benchmark --max-log2n 12    # quicker
+    python -m lessons.scan_benchmark --head-to-head 14 # linear_scan against the peer, interleaved, both layouts
 
-Tensors are (1, n, 96, 16): batch-first, scanned along dim 1, 96·16 = 1536 independent channels, the
-layout of a Mamba state (B, L, D, N). mamba.py's `pscan` (pip package `mambapy`, pure PyTorch) is timed
-on the same tensors as the peer when it is installed. Times are the best of `repeats` forward calls.
+The same 96·16 = 1536 independent channels in two layouts:
+    time-major  (1, n, 96, 16), scanned along dim 1: a Mamba state (B, L, D, N), the layout of mamba.py;
+    time-last   (1, 96, 16, n), scanned along dim −1: (batch, channels, L), the layout of lessons.ssm and
+                the Triton kernels, where time is the innermost (contiguous) axis.
+mamba.py's `pscan` (pip package `mambapy`, pure PyTorch) is the peer when it is installed; it scans dim 1,
+so in the time-last layout it is handed a movedim view, as linear_scan hands back one. Every time is the
+median of `repeats` (≥ 5 by default) forward calls after one warm-up call (lessons.utils.median_time).
 """
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
 from lessons.scan import blelloch_scan, chunked_scan, hillis_steele_scan, linear_scan, log_space_scan, sequential_scan
+from lessons.utils import markdown_table, median_time
 
-Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # (B, n, ...) × 2 -> (B, n, ...), scan along dim 1
+Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # a, b -> h, all of one layout's shape
+LAYOUTS = {"time-major": 1, "time-last": -1}                      # layout -> the dim the scan runs along
+PEER, OURS = "mambapy pscan (peer)", "linear_scan"
 
 
 def peer_pscan() -> Scan | None:
     """mamba.py's pscan, if the `mambapy` package is installed; it scans dim 1 of (B, L, D, N) tensors."""
     try:
-        from mambapy.pscan import pscan
+        from mambapy.pscan import pscan          # optional third-party peer, so imported lazily
     except ImportError:
         return None
     return pscan
 
 
-def candidates(include_peer: bool = True) -> dict[str, Scan]:
-    """Every scan to time, by name, as f(a, b) scanning dim 1."""
+def candidates(layout: str = "time-major", include_peer: bool = True) -> dict[str, Scan]:
+    """Every scan to time, by name, as f(a, b) scanning the layout's time axis."""
+    dim = LAYOUTS[layout]
     scans = {
-        "loop (sequential_scan)": lambda a, b: sequential_scan(a, b, dim=1),
-        "hillis_steele_scan": lambda a, b: hillis_steele_scan(a, b, dim=1),
-        "blelloch_scan": lambda a, b: blelloch_scan(a, b, dim=1),
-        "chunked_scan(64)": lambda a, b: chunked_scan(a, b, dim=1, chunk_size=64),
-        "linear_scan": lambda a, b: linear_scan(a, b, dim=1),
-        "log-space cumsum": lambda a, b: log_space_scan(a, b, dim=1),
+        "loop (sequential_scan)": lambda a, b: sequential_scan(a, b, dim=dim),
+        "hillis_steele_scan": lambda a, b: hillis_steele_scan(a, b, dim=dim),
+        "blelloch_scan": lambda a, b: blelloch_scan(a, b, dim=dim),
+        "chunked_scan(64)": lambda a, b: chunked_scan(a, b, dim=dim, chunk_size=64),
+        OURS: lambda a, b: linear_scan(a, b, dim=dim),
+        "log-space cumsum": lambda a, b: log_space_scan(a, b, dim=dim),
     }
     peer = peer_pscan() if include_peer else None
     if peer is not None:
-        scans["mambapy pscan (peer)"] = peer
+        scans[PEER] = peer if dim == 1 else lambda a, b: peer(a.movedim(dim, 1), b.movedim(dim, 1)).movedim(1, dim)
     return scans
 
 
-def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
-    """Best wall time in seconds over `repeats` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def benchmark_inputs(n: int, channels: tuple[int, int] = (96, 16), seed: int = 0):
-    """a ~ U(0.5, 1), b ~ N(0, 1) of shape (1, n, D, N) with (D, N) = channels (the peer wants 4-d), float32."""
+def benchmark_inputs(n: int, layout: str = "time-major", channels: tuple[int, int] = (96, 16), seed: int = 0):
+    """a ~ U(0.5, 1), b ~ N(0, 1), float32: (1, n, D, N) time-major, or the same values as (1, D, N, n)."""
     generator = torch.Generator().manual_seed(seed)
-    shape = (1, n, *channels)
-    return 0.5 + 0.5 * torch.rand(shape, generator=generator), torch.randn(shape, generator=generator)
+    shape = (1, n, *channels)                                        # (1, n, D, N): the peer wants 4-d
+    a, b = 0.5 + 0.5 * torch.rand(shape, generator=generator), torch.randn(shape, generator=generator)
+    if LAYOUTS[layout] == 1:
+        return a, b
+    return a.movedim(1, -1).contiguous(), b.movedim(1, -1).contiguous()   # (1, D, N, n), time innermost
 
 
-def timing_table(lengths, channels: tuple[int, int] = (96, 16), scans: dict[str, Scan] | None = None, repeats: int = 3,
+def timing_table(lengths, layout: str = "time-major", channels: tuple[int, int] = (96, 16),
+                 scans: dict[str, Scan] | None = None, repeats: int = 5,
                  skip: Callable[[str, int], bool] = lambda name, n: False) -> list[dict]:
-    """One row per length: milliseconds per call for each scan (None where skipped), and the max error
+    """One row per length: median milliseconds per call for each scan (None where skipped), and the max error
     of each against `linear_scan` (to catch a fast-but-wrong entry such as the log-space trick)."""
-    scans = candidates() if scans is None else scans
-    rows = []
-    for n in lengths:
-        a, b = benchmark_inputs(n, channels)
-        reference = linear_scan(a, b, dim=1)
-        row = {"n": n, "ms": {}, "max_error": {}}
-        for name, scan in scans.items():
-            if skip(name, n):
-                row["ms"][name] = row["max_error"][name] = None
-                continue
-            row["ms"][name] = 1e3 * best_time(lambda: scan(a, b), repeats)
-            row["max_error"][name] = float((scan(a, b) - reference).abs().max())
-        rows.append(row)
-    return rows
+    scans = candidates(layout) if scans is None else scans
+    return [timing_row(n, layout, channels, scans, repeats, skip) for n in lengths]
+
+
+def timing_row(n: int, layout: str, channels: tuple[int, int], scans: dict[str, Scan], repeats: int,
+               skip: Callable[[str, int], bool]) -> dict:
+    """{"n", "layout", "ms": {name: median ms or None}, "max_error": {name: max |h − linear_scan| or None}}."""
+    a, b = benchmark_inputs(n, layout, channels)
+    reference = linear_scan(a, b, dim=LAYOUTS[layout])
+    row = {"n": n, "layout": layout, "ms": {}, "max_error": {}}
+    for name, scan in scans.items():
+        if skip(name, n):
+            row["ms"][name] = row["max_error"][name] = None
+            continue
+        row["ms"][name] = 1e3 * median_time(partial(scan, a, b), repeats=repeats)
+        row["max_error"][name] = float((scan(a, b) - reference).abs().max())
+    return row
+
+
+def is_wrong(error: float) -> bool:
+    """An error that is not small, or not finite (NaN fails error == error)."""
+    return not (error == error and error < 1e-3)
 
 
 def format_table(rows: list[dict]) -> str:
-    """A Markdown table: ms per call, with '(wrong)' where the error is not small or not finite."""
+    """A Markdown table: median ms per call, with '(wrong)' where the error is not small or not finite."""
     names = list(rows[0]["ms"])
-    lines = ["| n | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
-    for row in rows:
-        cells = []
-        for name in names:
-            ms, error = row["ms"][name], row["max_error"][name]
-            if ms is None:
-                cells.append("skipped")
-            else:
-                wrong = not (error == error and error < 1e-3)            # NaN fails error == error
-                cells.append(f"{ms:.1f}" + (" (wrong)" if wrong else ""))
-        lines.append(f"| {row['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    cells = [[str(row["n"])] + ["skipped" if row["ms"][name] is None else
+                                f"{row['ms'][name]:.1f}" + (" (wrong)" if is_wrong(row["max_error"][name]) else "")
+                                for name in names] for row in rows]
+    return markdown_table(cells, ["n", *names])
+
+
+def speed_ups(rows: list[dict], slower: str, faster: str = OURS) -> dict[int, float]:
+    """{n: time of `slower` / time of `faster`} for the rows where both ran."""
+    return {row["n"]: row["ms"][slower] / row["ms"][faster] for row in rows
+            if row["ms"].get(slower) is not None and row["ms"].get(faster) is not None}
 
 
 def too_slow(name: str, n: int) -> bool:
@@ -106,12 +116,13 @@ def too_slow(name: str, n: int) -> bool:
     return (name.startswith("loop") and n > 2**14) or (name.startswith("hillis") and n > 2**13)
 
 
-def head_to_head(n: int, scans: dict[str, Scan], rounds: int = 15) -> dict[str, tuple[float, float]]:
+def head_to_head(n: int, scans: dict[str, Scan], layout: str = "time-major",
+                 rounds: int = 15) -> dict[str, tuple[float, float]]:
     """Alternate the scans call by call for `rounds` rounds on the same inputs; return (min, median) ms for each.
 
     Interleaving means background load hits every entry alike, so the ratio stays fair on a busy machine.
     """
-    a, b = benchmark_inputs(n)
+    a, b = benchmark_inputs(n, layout)
     times = {name: [] for name in scans}
     for scan in scans.values():
         scan(a, b)                                                       # warm-up
@@ -120,7 +131,7 @@ def head_to_head(n: int, scans: dict[str, Scan], rounds: int = 15) -> dict[str, 
             start = time.perf_counter()
             scan(a, b)
             times[name].append(1e3 * (time.perf_counter() - start))
-    return {name: (min(t), sorted(t)[len(t) // 2]) for name, t in times.items()}
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def machine() -> str:
@@ -129,40 +140,53 @@ def machine() -> str:
             f"torch {torch.__version__}, Python {platform.python_version()}")
 
 
+def print_tables(lengths: list[int], repeats: int) -> None:
+    """The full table for each layout, then linear_scan's speed-ups (against the peer, and time-last against
+    time-major)."""
+    if peer_pscan() is None:
+        print("mambapy is not installed: the peer column is left out (pip install mambapy==1.2.0 --no-deps).")
+    print(f"float32, 1536 channels; ms per forward call, median of {repeats} after a warm-up; machine: {machine()}")
+    tables = {}
+    for layout, dim in LAYOUTS.items():
+        tables[layout] = rows = timing_table(lengths, layout, repeats=repeats, skip=too_slow)
+        shape = "(1, n, 96, 16)" if dim == 1 else "(1, 96, 16, n)"
+        print(f"\n{layout}: shape {shape}, scanned along dim {dim}\n\n{format_table(rows)}")
+        if PEER in rows[0]["ms"]:
+            print(f"\n{OURS} speed-up over mambapy's pscan ({layout}): " + _ratios(speed_ups(rows, PEER)))
+    last, major = ({row["n"]: row["ms"][OURS] for row in tables[layout]} for layout in ("time-last", "time-major"))
+    print(f"\n{OURS}, time-last time / time-major time: " + _ratios({n: last[n] / major[n] for n in major}))
+
+
+def _ratios(ratios: dict[int, float]) -> str:
+    return ", ".join(f"n={n}: {ratio:.2f}×" for n, ratio in ratios.items())
+
+
+def print_head_to_head(n: int, rounds: int = 15) -> None:
+    """Print min and median ms of linear_scan against mambapy's pscan (and Blelloch), interleaved, per layout."""
+    print(f"head to head at n = {n}, float32, 1536 channels, {rounds} interleaved rounds; machine: {machine()}")
+    for layout in LAYOUTS:
+        everything = candidates(layout)
+        scans = {name: everything[name] for name in [OURS, PEER, "blelloch_scan"] if name in everything}
+        results = head_to_head(n, scans, layout, rounds)
+        print(f"{layout}:")
+        for name, (best, median) in results.items():
+            print(f"  {name:<22} min {best:8.1f} ms   median {median:8.1f} ms")
+        if PEER in results:
+            peer, ours = results[PEER], results[OURS]
+            print(f"  {OURS} speed-up: {peer[0] / ours[0]:.2f}× (min), {peer[1] / ours[1]:.2f}× (median)")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-log2n", type=int, default=8)
     parser.add_argument("--max-log2n", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per entry (the median is kept)")
     parser.add_argument("--head-to-head", type=int, metavar="LOG2N",
                         help="only compare linear_scan with the peer at n = 2^LOG2N, interleaved call by call")
     args = parser.parse_args(argv)
     if args.head_to_head is not None:
         return print_head_to_head(2**args.head_to_head)
-    if peer_pscan() is None:
-        print("mambapy is not installed: the peer column is left out (pip install mambapy==1.2.0 --no-deps).")
-    rows = timing_table([2**k for k in range(args.min_log2n, args.max_log2n + 1)], repeats=args.repeats, skip=too_slow)
-    print(f"float32, shape (1, n, 96, 16), scan along n; ms per forward call, best of {args.repeats}")
-    print(f"machine: {machine()}\n")
-    print(format_table(rows))
-    peer = "mambapy pscan (peer)"
-    if peer in rows[0]["ms"]:
-        print("\nlinear_scan speed-up over mambapy's pscan: " +
-              ", ".join(f"n={r['n']}: {r['ms'][peer] / r['ms']['linear_scan']:.2f}×" for r in rows))
-
-
-def print_head_to_head(n: int, rounds: int = 15) -> None:
-    """Print min and median ms of linear_scan against mambapy's pscan (and the loop), interleaved."""
-    everything = candidates()
-    names = ["linear_scan", "mambapy pscan (peer)", "blelloch_scan"]
-    scans = {name: everything[name] for name in names if name in everything}
-    print(f"head to head at n = {n}, shape (1, n, 96, 16) float32, {rounds} interleaved rounds; machine: {machine()}")
-    results = head_to_head(n, scans, rounds)
-    for name, (best, median) in results.items():
-        print(f"  {name:<22} min {best:8.1f} ms   median {median:8.1f} ms")
-    if "mambapy pscan (peer)" in results:
-        peer, ours = results["mambapy pscan (peer)"], results["linear_scan"]
-        print(f"  linear_scan speed-up: {peer[0] / ours[0]:.2f}× (min), {peer[1] / ours[1]:.2f}× (median)")
+    print_tables([2**k for k in range(args.min_log2n, args.max_log2n + 1)], args.repeats)
 
 
 if __name__ == "__main__":

@@ -467,21 +467,36 @@ def test_linear_scan_forward_and_backward_in_every_layout(shape, dim):
 # The benchmark script (a script; here only its table is checked, never its times)
 
 
-def test_benchmark_table_flags_the_log_space_shortcut_as_wrong():
+@pytest.mark.parametrize("layout", ["time-major", "time-last"])
+def test_benchmark_table_flags_the_log_space_shortcut_as_wrong(layout):
     from lessons.scan_benchmark import format_table, timing_table
 
-    rows = timing_table([8, 512], channels=(3, 2), repeats=1)
+    rows = timing_table([8, 512], layout, channels=(3, 2), repeats=1)
     assert [row["n"] for row in rows] == [8, 512]
     assert rows[0]["max_error"]["blelloch_scan"] < 1e-5 and rows[1]["max_error"]["linear_scan"] == 0.0
     short, long = format_table(rows).splitlines()[2:]
     assert "(wrong)" not in short and long.count("(wrong)") == 1
 
 
-def test_benchmark_script_prints_a_table():
+def test_benchmark_layouts_hold_the_same_values_and_every_entry_scans_the_time_axis():
+    from lessons.scan_benchmark import benchmark_inputs, candidates
+
+    a, b = benchmark_inputs(20, "time-major", channels=(3, 2))                  # (1, n, D, N)
+    a_last, b_last = benchmark_inputs(20, "time-last", channels=(3, 2))         # (1, D, N, n)
+    assert a_last.is_contiguous() and torch.equal(a_last, a.movedim(1, -1)) and torch.equal(b_last, b.movedim(1, -1))
+    expected = loop_reference(a.movedim(1, -1), b.movedim(1, -1))
+    for name, scan in candidates("time-last").items():
+        if name != "log-space cumsum":
+            torch.testing.assert_close(scan(a_last, b_last).double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_benchmark_script_prints_both_layouts():
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-m", "lessons.scan_benchmark", "--min-log2n", "4", "--max-log2n", "5",
                              "--repeats", "1"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "| 16 |" in result.stdout and "| 32 |" in result.stdout and "machine:" in result.stdout
+    assert result.stdout.count("| 16 |") == 2 and result.stdout.count("| 32 |") == 2
+    assert "time-major: shape (1, n, 96, 16)" in result.stdout and "time-last: shape (1, 96, 16, n)" in result.stdout
+    assert "time-last time / time-major time" in result.stdout and "machine:" in result.stdout
