@@ -7,7 +7,7 @@ import torch
 from manim import FadeIn, Rectangle, Scene, Square, SurroundingRectangle, Transform, VGroup
 
 from animations.style import ACCENT, EXPLODING, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, title
-from lessons.selective_tasks import FIRST_SYMBOL, encode
+from lessons.tasks import FIRST_SYMBOL, encode
 from lessons.ssm import HAND_SET_A, hand_set_deltas, state_contents, symbol_share
 
 TEXT = "..a....b.....c."

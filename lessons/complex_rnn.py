@@ -26,7 +26,7 @@ def block_rotation_matrix(radii, angles) -> torch.Tensor:
     """Block-diagonal (2K, 2K) real matrix of K scaled rotations: K conjugate eigenvalue pairs r_k·e^{±iθ_k}."""
     if len(radii) != len(angles):
         raise ValueError(f"`radii` and `angles` must have the same length, got {len(radii)} and {len(angles)}.")
-    return torch.block_diag(*[rotation_matrix(r, theta) for r, theta in zip(radii, angles)])
+    return torch.block_diag(*[rotation_matrix(r, theta) for r, theta in zip(radii, angles, strict=True)])
 
 
 def impulse_response(lam: complex, steps: int, cap: float = DRAW_CAP) -> tuple[torch.Tensor, bool]:

@@ -6,19 +6,18 @@ Orvieto et al., *Resurrecting Recurrent Neural Networks for Long Sequences* (ICM
     h_t = λ ⊙ h_{t−1} + γ ⊙ (B x_t),   γ = √(1 − |λ|²);      y_t = Re(C h_t) + D ⊙ x_t.
 
 Shapes are batch-first: x is (B, L, H) real (H = d_model), the state h is (B, L, N) complex (N = d_state).
+The long-range experiment (tanh RNN, LSTM and LRU on one task) is in lessons.experiments.lru.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from lessons.checks import require_in_range, require_int, require_positive_int, require_shape, require_tensor
 from lessons.scan import linear_scan
-from lessons.tasks import recall_first_task
-from lessons.training import accuracy, fit
-from lessons.checks import require_in_range, require_tensor
+from lessons.utils import seeded
 
 NU_MAX = 10.0     # exp(−exp(10)) = 0 in every dtype: beyond this ν changes nothing, so clamp (no inf·0 = NaN)
 THETA_MAX = 20.0  # a phase of exp(20) ≈ 5e8 radians is already meaningless; beyond it cos/sin would see inf
@@ -84,8 +83,7 @@ def ring_init(n: int, r_min: float = 0.0, r_max: float = 1.0, max_phase: float =
     |λ|² = u·(r_max² − r_min²) + r_min² with u ~ U[0, 1) is uniform, which is "uniform by area";
     then ν = log(−½·log|λ|²) and θ = log(max_phase·u′). Endpoints (|λ| = 0 or 1, phase 0) are clamped.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n` must be a positive int (the number of eigenvalues), got {n!r}.")
+    n = require_positive_int("n", n)                                          # the number of eigenvalues
     require_in_range("r_min", r_min, 0.0, 1.0)
     require_in_range("r_max", r_max, r_min, 1.0)
     require_in_range("max_phase", max_phase, 0.0, 2 * math.pi)
@@ -109,9 +107,7 @@ class LRU(nn.Module):
     def __init__(self, d_model: int, d_state: int, r_min: float = 0.0, r_max: float = 1.0,
                  max_phase: float = 2 * math.pi, normalise: bool = True, generator: torch.Generator | None = None):
         super().__init__()
-        for name, value in (("d_model", d_model), ("d_state", d_state)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        d_model, d_state = require_positive_int("d_model", d_model), require_positive_int("d_state", d_state)
         nu, theta = ring_init(d_state, r_min, r_max, max_phase, generator)
         self.nu = nn.Parameter(nu)                                                          # (N,)
         self.theta = nn.Parameter(theta)                                                    # (N,)
@@ -144,12 +140,14 @@ class LRU(nn.Module):
         return (self.states(x) @ C.T).real + self.D * x
 
 
+REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def _check_sequence(x: torch.Tensor, d_model: int) -> None:
-    """x must be a real (B, L, d_model) tensor."""
-    require_tensor("x", x, ndim=3)
-    if x.is_complex() or x.shape[-1] != d_model:
-        raise ValueError(f"`x` must be real (batch, length, d_model={d_model}), got shape {tuple(x.shape)} "
-                         f"and dtype {x.dtype}.")
+    """x must be a real (B, L, d_model) tensor with L ≥ 1."""
+    require_tensor("x", x, ndim=3, dtypes=REAL_DTYPES)
+    require_shape("x", x, (None, None, d_model), meaning="(batch, L, d_model)")
+    require_int("x.shape[1] (the length L)", x.shape[1], minimum=1)
 
 
 def lru_loop_reference(layer: LRU, x: torch.Tensor) -> torch.Tensor:
@@ -203,8 +201,7 @@ class LRUModel(nn.Module):
         if (vocab_size is None) == (d_input is None):
             raise ValueError("give exactly one of `vocab_size` (token inputs) or `d_input` (float inputs).")
         generator = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng():  # Linear/Embedding draw from the global generator: seed it, then restore it
-            torch.manual_seed(seed)
+        with seeded(seed):  # Linear/Embedding draw from the global generator: seed it, then restore it
             self.encoder = nn.Embedding(vocab_size, d_model) if vocab_size else nn.Linear(d_input, d_model)
             self.blocks = nn.ModuleList(
                 LRUBlock(d_model, d_state, r_min=r_min, r_max=r_max, max_phase=max_phase, normalise=normalise,
@@ -224,142 +221,13 @@ class LRUModel(nn.Module):
         return [block.lru for block in self.blocks]
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if self.takes_tokens and (x.ndim != 2 or x.dtype != torch.long):
-            raise ValueError(f"this model takes token ids, a (batch, length) long tensor; got shape "
-                             f"{tuple(x.shape)} and dtype {x.dtype}.")
-        if not self.takes_tokens and (x.ndim != 3 or x.shape[-1] != self.encoder.in_features):
-            raise ValueError(f"this model takes floats (batch, length, {self.encoder.in_features}); "
-                             f"got shape {tuple(x.shape)}.")
-
-
-# ---------------------------------------------------------------------------------------------
-# The experiment: the same long-range task for a tanh RNN, an LSTM and the LRU
-# ---------------------------------------------------------------------------------------------
-class RecurrentClassifier(nn.Module):
-    """Embedding -> one nn.RNN (tanh) or nn.LSTM layer -> linear head: the baselines. (B, L) -> (B, L, d_output)."""
-
-    def __init__(self, cell: str, vocab_size: int, d_hidden: int, d_output: int, seed: int = 0):
-        super().__init__()
-        cells = {"tanh RNN": nn.RNN, "LSTM": nn.LSTM}
-        if cell not in cells:
-            raise ValueError(f"`cell` must be one of {sorted(cells)}, got {cell!r}.")
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            self.embed = nn.Embedding(vocab_size, d_hidden)
-            self.rnn = cells[cell](d_hidden, d_hidden, batch_first=True)
-            self.head = nn.Linear(d_hidden, d_output)
-        _give_the_baseline_a_fair_start(self.rnn, d_hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states, _ = self.rnn(self.embed(x))                                  # (B, L, d_hidden)
-        return self.head(states)
-
-
-@torch.no_grad()
-def _give_the_baseline_a_fair_start(rnn: nn.Module, d_hidden: int) -> None:
-    """The usual good practice: an orthogonal recurrent matrix (tanh RNN), a forget-gate bias of 1 (LSTM)."""
-    if isinstance(rnn, nn.LSTM):
-        rnn.bias_ih_l0[d_hidden: 2 * d_hidden] = 1.0       # gates are ordered (input, forget, cell, output)
-        rnn.bias_hh_l0[d_hidden: 2 * d_hidden] = 0.0
-    else:
-        nn.init.orthogonal_(rnn.weight_hh_l0)
-
-
-MODEL_NAMES = ("tanh RNN", "LSTM", "LRU")
-DEFAULT_SETTINGS = {"lengths": (8, 32, 128), "steps": 150, "batch": 16}   # the notebook's run: seconds on a CPU
-FULL_SETTINGS = {"lengths": (8, 32, 128, 512), "steps": 500, "batch": 32}  # FULL = True: minutes on a CPU
-LRU_RING = {"r_min": 0.99, "r_max": 0.9999, "max_phase": math.pi / 10}  # memory of 70 to 7000 steps
-
-
-def make_model(name: str, vocab_size: int, d_output: int, width: int = 32, seed: int = 0) -> nn.Module:
-    """One of MODEL_NAMES for the long-range task: the LRU (2 layers) or a baseline with 2·width units."""
-    if name == "LRU":
-        return LRUModel(d_output, d_model=width, d_state=width, n_layers=2, vocab_size=vocab_size,
-                        seed=seed, **LRU_RING)
-    return RecurrentClassifier(name, vocab_size, 2 * width, d_output, seed)
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Number of trainable numbers in a model."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def eigenvalue_magnitudes(model: nn.Module) -> torch.Tensor:
-    """|λ| of every LRU layer in `model`, concatenated into one (total N,) float tensor."""
-    layers = [m for m in model.modules() if isinstance(m, LRU)]
-    if not layers:
-        raise ValueError("this model has no LRU layer, so no eigenvalues to show.")
-    with torch.no_grad():
-        return torch.cat([lru_magnitude(layer.nu) for layer in layers])
-
-
-@dataclass
-class RecallRun:
-    """One trained model on the recall task: its test accuracy, history, and |λ| snapshots (LRU only)."""
-
-    name: str
-    length: int
-    accuracy: float
-    history: dict
-    model: nn.Module
-    magnitudes: dict[int, torch.Tensor] = field(default_factory=dict)   # step -> |λ| (N,), step −1 = init
-
-
-def train_on_recall(name: str, length: int, steps: int = 150, batch: int = 16, lr: float = 1e-2,
-                    width: int = 32, n_classes: int = 8, n_distractors: int = 8, seed: int = 0,
-                    log_every: int = 0) -> RecallRun:
-    """Train one model on recall_first_task at `length` and measure it on 512 fresh sequences."""
-    vocab = n_classes + n_distractors
-    model = make_model(name, vocab, n_classes, width, seed)
-    generator = torch.Generator().manual_seed(seed)
-    run = RecallRun(name, length, float("nan"), {}, model)
-    record = name == "LRU"
-    if record:
-        run.magnitudes[-1] = eigenvalue_magnitudes(model)
-
-    def snapshot(step: int, model: nn.Module) -> None:
-        if record and (step + 1) % max(1, steps // 10) == 0:
-            run.magnitudes[step] = eigenvalue_magnitudes(model)
-
-    run.history = fit(model, lambda _: recall_first_task(batch, length, n_classes, n_distractors, generator),
-                      steps, lr=lr, log_every=log_every, on_step=snapshot)
-    test = recall_first_task(512, length, n_classes, n_distractors, torch.Generator().manual_seed(seed + 10_000))
-    run.accuracy = accuracy(model, *test)
-    return run
-
-
-def long_range_experiment(lengths=(8, 32, 128), names=MODEL_NAMES, verbose: bool = True, **options) -> list[RecallRun]:
-    """Every model at every length with the same budget (options go to train_on_recall); prints as it goes."""
-    runs = []
-    for length in lengths:
-        for name in names:
-            runs.append(train_on_recall(name, length, **options))
-            if verbose:
-                print(f"L = {length:4d}  {name:<9} test accuracy {runs[-1].accuracy:.3f}", flush=True)
-    return runs
-
-
-def accuracy_table(runs: list[RecallRun]) -> str:
-    """A text table: one row per length, one column per model, test accuracies."""
-    names = list(dict.fromkeys(run.name for run in runs))
-    lengths = list(dict.fromkeys(run.length for run in runs))
-    cell = {(run.name, run.length): run.accuracy for run in runs}
-    lines = [f"{'L':>6} " + " ".join(f"{name:>9}" for name in names)]
-    for length in lengths:
-        lines.append(f"{length:>6} " + " ".join(f"{cell.get((name, length), float('nan')):>9.3f}" for name in names))
-    return "\n".join(lines)
-
-
-def plot_accuracy_against_length(runs: list[RecallRun], ax, chance: float | None = None) -> None:
-    """Test accuracy against L (log scale), one line per model, with the chance level dashed."""
-    for name in dict.fromkeys(run.name for run in runs):
-        mine = [run for run in runs if run.name == name]
-        ax.plot([run.length for run in mine], [run.accuracy for run in mine], marker="o", label=name)
-    if chance is not None:
-        ax.axhline(chance, color="grey", ls="--", lw=1, label="chance")
-    ax.set(xscale="log", xlabel="L (distance to the token to recall)", ylabel="test accuracy", ylim=(0, 1.05))
-    ax.set_xticks([run.length for run in runs], [str(run.length) for run in runs])
-    ax.legend()
+        """Token ids (batch, L) long, or floats (batch, L, d_input), with L ≥ 1."""
+        if self.takes_tokens:
+            require_tensor("x", x, ndim=2, floating=False, dtypes=(torch.long,))
+        else:
+            require_tensor("x", x, ndim=3, dtypes=(self.encoder.weight.dtype,))          # nn.Linear's dtype
+            require_shape("x", x, (None, None, self.encoder.in_features), meaning="(batch, L, d_input)")
+        require_int("x.shape[1] (the length L)", x.shape[1], minimum=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,16 +252,6 @@ def gradient_sizes(radius: float, length: int = 1000, batch: int = 256, seed: in
         (grad,) = torch.autograd.grad(h_last.sum(), parameter)                     # (B, 1): ∂h_T,b/∂p_b
         sizes[key] = float(grad.pow(2).mean().sqrt())
     return sizes
-
-
-def gradient_table(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000) -> str:
-    """gradient_sizes for several |λ|, as a text table."""
-    rows = [f"{'|λ|':>7} {'∂h/∂λ (λ directly)':>20} {'∂h/∂ν':>10} {'∂h/∂ν with γ':>13}"]
-    for radius in radii:
-        sizes = gradient_sizes(radius, length)
-        rows.append(f"{radius:>7} {sizes['λ directly']:>20.3g} {sizes['through ν']:>10.3g} "
-                    f"{sizes['through ν, with γ']:>13.3g}")
-    return "\n".join(rows)
 
 
 def state_variance(radius: float, normalise: bool, length: int = 4000, batch: int = 512, seed: int = 0) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lessons.checks import require_in_range
+from lessons.checks import require_in_range, require_positive_int
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 STATE_BYTES = 4                    # the state and the (…, N) intermediates are float32 in every implementation
@@ -52,19 +52,18 @@ class Traffic:
         return self.reads + self.writes
 
 
-def _check_sizes(batch: int, dim: int, length: int, state: int, dtype: str) -> int:
-    """Validate the sizes; return the bytes per element of `dtype`."""
+def _element_bytes(batch: int, dim: int, length: int, state: int, dtype: str) -> int:
+    """Check the sizes (positive ints, lessons.checks) and the dtype's name; return its bytes per element."""
     for name, value in (("batch", batch), ("dim", dim), ("length", length), ("state", state)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-    if dtype not in DTYPE_BYTES:
+        require_positive_int(name, value)
+    if dtype not in DTYPE_BYTES:   # lessons.checks has no "one of these names" check yet
         raise ValueError(f"`dtype` must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}.")
     return DTYPE_BYTES[dtype]
 
 
 def sequence_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:
     """Bytes of the per-token tensors: u, delta (and z) in and y out, (batch, dim, L); B, C in, (batch, N, L)."""
-    element = _check_sizes(batch, dim, length, state, dtype)
+    element = _element_bytes(batch, dim, length, state, dtype)
     return element * ((4 if gated else 3) * batch * dim * length + 2 * batch * state * length)
 
 
@@ -77,7 +76,7 @@ def input_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "flo
 def selective_scan_traffic(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *,
                            fused: bool, gated: bool = True) -> Traffic:
     """HBM bytes moved by one forward selective scan, fused or naive (see the module docstring)."""
-    element = _check_sizes(batch, dim, length, state, dtype)
+    element = _element_bytes(batch, dim, length, state, dtype)
     reads, writes = input_bytes(batch, dim, length, state, dtype, gated), element * batch * dim * length  # y
     if not fused:
         expanded = STATE_BYTES * batch * dim * length * state       # one (batch, dim, L, N) float32 tensor
@@ -85,18 +84,32 @@ def selective_scan_traffic(batch: int, dim: int, length: int, state: int, dtype:
     return Traffic(reads, writes)
 
 
+def state_size_cost(batch: int, dim: int, state: int, length: int, dtype: str = "float32") -> dict[str, int]:
+    """Bytes of the scan's inputs/outputs against its states, for a (batch, dim, L) scan with state size N.
+
+    "inputs and outputs": u, Δ, z, y and B, C (sequence_bytes). "all states": h for every step,
+    batch·dim·N·L, what a naive scan writes to memory. "one state": h for one step.
+    """
+    element = _element_bytes(batch, dim, length, state, dtype)
+    return {"inputs and outputs": sequence_bytes(batch, dim, length, state, dtype),
+            "all states": batch * dim * state * length * element,
+            "one state": batch * dim * state * element}
+
+
 def roofline_seconds(traffic: Traffic, accelerator: Accelerator) -> float:
     """The least time to move `traffic` at the accelerator's peak HBM bandwidth."""
     return traffic.total / accelerator.hbm_bytes_per_s
 
 
-def arithmetic_intensity(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *, fused: bool) -> float:
+def arithmetic_intensity(batch: int, dim: int, length: int, state: int, dtype: str = "float32", *,
+                         fused: bool) -> float:
     """FLOPs per HBM byte. Below the accelerator's fp32_flops / bandwidth ratio a kernel is memory-bound."""
     flops = FLOPS_PER_STATE_ELEMENT * batch * dim * length * state
     return flops / selective_scan_traffic(batch, dim, length, state, dtype, fused=fused).total
 
 
-def state_expansion_cost(batch: int, dim: int, length: int, dtype: str = "float32", state: int = 16) -> dict[str, float]:
+def state_expansion_cost(batch: int, dim: int, length: int, dtype: str = "float32",
+                         state: int = 16) -> dict[str, float]:
     """How much more traffic a state of size N costs than N = 1, naive against fused: the '16× for free' claim."""
     ratio = {}
     for fused in (False, True):
@@ -109,14 +122,15 @@ def state_expansion_cost(batch: int, dim: int, length: int, dtype: str = "float3
 def sram_per_block(block_dim: int, chunk: int, state: int, dtype: str = "float32") -> int:
     """On-chip bytes one fused-kernel block holds: h (block_dim, N) in float32, tiles of u, delta, z, y
     (block_dim, chunk) and of B, C (N, chunk)."""
-    element = _check_sizes(1, block_dim, chunk, state, dtype)
+    element = _element_bytes(1, block_dim, chunk, state, dtype)
     return STATE_BYTES * block_dim * state + element * (4 * block_dim * chunk + 2 * state * chunk)
 
 
 def fits_on_chip(block_dim: int, chunk: int, state: int, accelerator: Accelerator, dtype: str = "float32") -> bool:
     """Whether one block's working set fits in the SM's shared memory plus registers."""
     require_in_range("state", state, 1, 4096)
-    return sram_per_block(block_dim, chunk, state, dtype) <= accelerator.sram_bytes_per_sm + accelerator.registers_bytes_per_sm
+    on_chip = accelerator.sram_bytes_per_sm + accelerator.registers_bytes_per_sm
+    return sram_per_block(block_dim, chunk, state, dtype) <= on_chip
 
 
 def human_bytes(count: float) -> str:

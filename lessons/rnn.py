@@ -1,6 +1,7 @@
 """Lesson 01: the tanh RNN, backpropagation through time, and why its gradients vanish or explode.
 
 Shapes are batch-first throughout the course: x is (B, T, D), hidden states are (B, T, H).
+The lesson's training runs, timings and comparisons are in lessons.experiments.rnn.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from lessons.checks import require_tensor
+from lessons.checks import require_int, require_positive_int, require_shape, require_tensor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -17,9 +18,9 @@ from lessons.checks import require_tensor
 # ---------------------------------------------------------------------------------------------
 def recurrent_weight(hidden_size: int, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """A random (H, H) matrix with entries N(0, scale²/H), so its spectral radius is close to `scale`."""
-    if hidden_size < 1:
-        raise ValueError(f"`hidden_size` must be at least 1, got {hidden_size}.")
-    return torch.randn(hidden_size, hidden_size, generator=generator, dtype=torch.float64) * scale / math.sqrt(hidden_size)
+    hidden_size = require_positive_int("hidden_size", hidden_size)
+    W = torch.randn(hidden_size, hidden_size, generator=generator, dtype=torch.float64)   # (H, H), entries N(0, 1)
+    return W * scale / math.sqrt(hidden_size)
 
 
 class TanhRNN(nn.Module):
@@ -40,8 +41,7 @@ class TanhRNN(nn.Module):
     def states(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> list[torch.Tensor]:
         """All hidden states [h_1, ..., h_T], each (B, H): T dependent steps, one after another."""
         require_tensor("x", x, ndim=3)
-        if x.shape[-1] != self.U.shape[1]:
-            raise ValueError(f"`x` must be (batch, time, {self.U.shape[1]}), got shape {tuple(x.shape)}.")
+        require_shape("x", x, (None, None, self.U.shape[1]), meaning="(batch, time, D)")
         h = x.new_zeros(x.shape[0], self.W.shape[0]) if h0 is None else h0
         hs = []
         for t in range(x.shape[1]):  # the sequential bottleneck: h_t needs h_{t-1}
@@ -60,8 +60,7 @@ class TanhRNN(nn.Module):
 def state_gradient_norms(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
     """‖∂h_T/∂h_t‖_F for t = 1..T (index t-1), measured with autograd on one sequence x (1, T, D)."""
     require_tensor("x", x, ndim=3)
-    if x.shape[0] != 1:
-        raise ValueError(f"`x` must hold one sequence, shape (1, T, D); got {tuple(x.shape)}.")
+    require_shape("x", x, (1, None, None), meaning="one sequence (1, T, D)")
     hs = rnn.states(x)
     hidden = hs[-1].shape[-1]
     squared = torch.zeros(len(hs), dtype=torch.float64)
@@ -117,9 +116,8 @@ def decay_per_step(norms: torch.Tensor, skip: int = 5) -> float:
     `norms` are ordered t = 1..T; the last `skip` steps near T are left out, where the curve has not
     settled into its exponential regime yet.
     """
+    require_int("len(norms)", len(norms), minimum=skip + 2)
     usable = norms[: len(norms) - skip].double().clamp_min(1e-300)
-    if len(usable) < 2:
-        raise ValueError(f"need at least {skip + 2} norms, got {len(norms)}.")
     slope = (usable[-1].log() - usable[0].log()) / (len(usable) - 1)
     return float(torch.exp(-slope))
 
@@ -190,95 +188,3 @@ def fit_ridge_readout(features: torch.Tensor, targets: torch.Tensor, ridge: floa
     Y = targets.reshape(-1, targets.shape[-1]).double()     # (B·T, O)
     gram = F.T @ F + ridge * len(F) * torch.eye(F.shape[1], dtype=torch.float64)
     return torch.linalg.solve(gram, F.T @ Y)
-
-
-# ---------------------------------------------------------------------------------------------
-# Lesson-sized experiments (the notebook calls these; the tests run them small)
-# ---------------------------------------------------------------------------------------------
-def train_tanh_rnn_on_delay(delay: int, steps: int = 150, length: int = 40, batch: int = 32,
-                            hidden_size: int = 32, seed: int = 0) -> list[float]:
-    """Train a TanhRNN with BPTT to echo its input `delay` steps later; return the loss history.
-
-    The loss is the mean squared error on the steps that have something to recall; 1.0 means the
-    model learned nothing (it predicts 0 for unit-variance noise).
-    """
-    from lessons.tasks import delay_task
-    from lessons.training import train
-
-    generator = torch.Generator().manual_seed(seed)
-    model = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
-
-    def loss_fn(model, _step):
-        x, y, mask = delay_task(batch, length, delay, generator)   # (B, T, 1), (B, T, 1), (T,)
-        return (model(x) - y)[:, mask].pow(2).mean()
-
-    return train(model, loss_fn, steps, lr=1e-2)
-
-
-def echo_state_delay_error(delay: int, length: int = 60, batch: int = 64, seed: int = 0) -> float:
-    """Test mean squared error of an echo-state network (fixed reservoir, ridge readout) on the delay task."""
-    from lessons.tasks import delay_task
-
-    generator = torch.Generator().manual_seed(seed)
-    x, y, mask = delay_task(batch, length, delay, generator)
-    x_test, y_test, _ = delay_task(batch, length, delay, generator)
-    readout = fit_ridge_readout(echo_state_features(x)[:, mask], y[:, mask])
-    prediction = echo_state_features(x_test)[:, mask] @ readout
-    return float((prediction - y_test[:, mask].double()).pow(2).mean())
-
-
-def time_rnn_and_attention(lengths, hidden_size: int = 64, repeats: int = 3) -> list[tuple[int, float, float]]:
-    """(T, RNN ms, attention ms): T dependent tanh steps against one all-pairs T×T attention product."""
-    import time
-
-    rows = []
-    W = recurrent_weight(hidden_size, 1.0).float()
-    for T in lengths:
-        x = torch.randn(T, hidden_size)
-
-        def rnn():
-            h = torch.zeros(hidden_size)
-            for t in range(T):  # each step waits for the last
-                h = torch.tanh(W @ h + x[t])
-
-        def attention():  # every pair (i, j) at once: O(T²) work, no dependency between rows
-            torch.softmax(x @ x.T / hidden_size**0.5, dim=-1) @ x
-
-        rows.append((T, *(1e3 * min(_seconds(f, time.perf_counter) for _ in range(repeats)) for f in (rnn, attention))))
-    return rows
-
-
-def _seconds(fn, clock) -> float:
-    """Wall-clock seconds of one call."""
-    start = clock()
-    fn()
-    return clock() - start
-
-
-def lstm_with_forget_bias(hidden_size: int, forget_bias: float | None = None, seed: int = 0) -> nn.LSTM:
-    """A one-layer nn.LSTM (batch_first) with PyTorch's init, optionally with its forget-gate bias set.
-
-    PyTorch orders the gates (input, forget, cell, output); the forget gate's bias is the second block,
-    split over bias_ih and bias_hh, so we put the whole value in bias_ih and zero bias_hh's block.
-    """
-    torch.manual_seed(seed)
-    lstm = nn.LSTM(1, hidden_size, batch_first=True)
-    if forget_bias is not None:
-        with torch.no_grad():
-            forget = slice(hidden_size, 2 * hidden_size)
-            lstm.bias_ih_l0[forget] = forget_bias
-            lstm.bias_hh_l0[forget] = 0.0
-    return lstm
-
-
-def rnn_vs_lstm_gradient_curves(length: int = 100, hidden_size: int = 32, seed: int = 0) -> dict:
-    """{model name: ‖∂h_T/∂x_t‖ for t = 1..T}: a tanh RNN and LSTMs, measured with one ruler, one input."""
-    x = torch.randn(1, length, 1, generator=torch.Generator().manual_seed(seed))   # (1, T, 1)
-    tanh_rnn = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
-    models = {
-        "tanh RNN (scale 1.0)": lambda inputs: torch.stack(tanh_rnn.states(inputs), dim=1),
-        "LSTM (PyTorch init)": lstm_with_forget_bias(hidden_size, None, seed),
-        "LSTM (forget bias 1)": lstm_with_forget_bias(hidden_size, 1.0, seed),
-        "LSTM (forget bias 3)": lstm_with_forget_bias(hidden_size, 3.0, seed),
-    }
-    return {name: input_gradient_norms(model, x) for name, model in models.items()}

@@ -1,78 +1,111 @@
-"""A tiny, seeded, CPU training loop shared by the lessons that train models."""
+"""The one training loop of the course (`fit`), with its accuracy and parameter count: small, seeded, CPU.
+
+A batch is (x, y, mask): the model's input x, targets y, and the positions that are scored, a bool mask of
+shape (L,) or (B, L), or None for all of them. Classification is the default (logits (B, L, classes) against
+long targets (B, L)); any other objective is a `loss(output, y, mask)` function, e.g. `masked_mse`.
+"""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]          # x, y, mask
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
-def train(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], steps: int, lr: float = 1e-2,
-          clip: float | None = 1.0, log_every: int = 0) -> list[float]:
-    """Train `model` with Adam for `steps` steps and return the loss history.
 
-    `loss_fn(model, step)` builds a batch and returns a scalar loss, so each lesson brings its own task.
-    Gradients are clipped to norm `clip` (None turns it off); `log_every > 0` prints progress.
+def fit(model: nn.Module, make_batch: Callable[[int], Batch], steps: int, lr: float = 3e-3,
+        clip: float | None = 1.0, log_every: int = 0, on_step: Callable[[int, nn.Module], None] | None = None,
+        loss: Loss | None = None) -> dict[str, list[float]]:
+    """Train `model` with Adam for `steps` steps on `make_batch(step)`; return the history, one entry per step.
+
+    The model is called as model(x), or model(*x) when x is a tuple of inputs.
+
+    loss=None: cross-entropy on the scored positions, and history {"loss": [...], "accuracy": [...]} (accuracy
+    on that step's batch). Otherwise `loss(model(x), y, mask)` gives the scalar loss and history is {"loss": [...]}.
+    Gradients are clipped to norm `clip` (None: off). Seed through `make_batch` (a torch.Generator) and the
+    model's init; `log_every > 0` prints progress; `on_step(step, model)` runs after every update.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    for step in range(steps):
-        loss = loss_fn(model, step)
-        optimiser.zero_grad()
-        loss.backward()
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimiser.step()
-        history.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps - 1):
-            print(f"step {step:4d}  loss {history[-1]:.4f}")
-    return history
-
-
-def fit(model: nn.Module, make_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-        steps: int, lr: float = 3e-3, clip: float | None = 1.0, log_every: int = 0,
-        on_step: Callable[[int, nn.Module], None] | None = None) -> dict[str, list[float]]:
-    """Train a sequence classifier with Adam and cross-entropy; return {"loss": [...], "accuracy": [...]}.
-
-    Signature: fit(model, make_batch, steps, lr=3e-3, clip=1.0, log_every=0, on_step=None) -> history.
-    `make_batch(step)` returns x (input to the model), y (B, L) long targets and a mask, (L,) or (B, L)
-    bool, of the positions that are scored; `model(x)` must return logits (B, L, classes). History has
-    one entry per step: the loss and the accuracy on the scored positions of that step's batch.
-    Seed through `make_batch` (e.g. a torch.Generator) and the model's init; `log_every > 0` prints
-    progress; `on_step(step, model)`, if given, runs after every update (e.g. to record parameters).
-    """
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    history: dict[str, list[float]] = {"loss": []} if loss else {"loss": [], "accuracy": []}
     for step in range(steps):
         x, y, mask = make_batch(step)
-        logits, targets = _scored(model(x), y, mask)                        # (S, classes), (S,)
-        loss = nn.functional.cross_entropy(logits, targets)
+        output = model(*x) if isinstance(x, tuple) else model(x)      # a tuple: several inputs
+        if loss:
+            value = loss(output, y, mask)
+        else:
+            logits, targets = _scored(output, y, mask)                  # (S, classes), (S,)
+            value = nn.functional.cross_entropy(logits, targets)
+            history["accuracy"].append((logits.argmax(-1) == targets).float().mean().item())
         optimiser.zero_grad()
-        loss.backward()
+        value.backward()
         if clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimiser.step()
-        history["loss"].append(loss.item())
-        history["accuracy"].append((logits.argmax(-1) == targets).float().mean().item())
+        history["loss"].append(value.item())
         if on_step is not None:
             on_step(step, model)
         if log_every and (step % log_every == 0 or step == steps - 1):
-            print(f"step {step:4d}  loss {history['loss'][-1]:.4f}  accuracy {history['accuracy'][-1]:.3f}")
+            print(f"step {step:4d}  " + "  ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()))
     return history
 
 
-def _scored(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The logits (S, classes) and targets (S,) at the masked positions; mask is (L,) or (B, L)."""
+def masked_mse(output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over the scored positions: output and y (B, L, …), mask (L,), (B, L) or None."""
+    error = (output - y).pow(2)
+    if mask is None:
+        return error.mean()
+    return (error[:, mask] if mask.ndim == 1 else error[mask]).mean()
+
+
+def _scored(output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits (S, classes) and targets (S,) at the scored positions; mask is (L,), (B, L) or None."""
+    if mask is None:
+        return output.reshape(-1, output.shape[-1]), y.reshape(-1)
     if mask.ndim == 1:
-        return logits[:, mask].reshape(-1, logits.shape[-1]), y[:, mask].reshape(-1)
-    return logits[mask], y[mask]
+        return output[:, mask].reshape(-1, output.shape[-1]), y[:, mask].reshape(-1)
+    return output[mask], y[mask]
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> float:
-    """Fraction of scored positions (mask (L,) or (B, L)) where the model's top logit is the target."""
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None,
+             per_position: bool = False) -> float | list[float]:
+    """Fraction of scored positions where the model's top logit is the target, in eval mode.
+
+    per_position=True (mask (L,)): one accuracy per scored position instead, e.g. the 1st, 2nd, … symbol to copy.
+    """
     was_training = model.training
     model.eval()
-    logits, targets = _scored(model(x), y, mask)
+    logits = model(x)                                                   # (B, L, classes)
     model.train(was_training)
+    if per_position:
+        if mask is None or mask.ndim != 1:
+            raise ValueError("`mask` must be an (L,) bool tensor for per_position=True (the same positions in "
+                             "every row).")
+        return (logits[:, mask].argmax(-1) == y[:, mask]).float().mean(0).tolist()
+    logits, targets = _scored(logits, y, mask)
     return (logits.argmax(-1) == targets).float().mean().item()
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Number of trainable numbers in a model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], steps: int, lr: float = 1e-2,
+          clip: float | None = 1.0, log_every: int = 0) -> list[float]:
+    """Deprecated, kept only until lessons/scan.py moves to `fit`: `fit` with `loss_fn(model, step)` as the loss."""
+    return fit(_LossOf(model, loss_fn), lambda step: (step, None, None), steps, lr=lr, clip=clip,
+               log_every=log_every, loss=lambda value, _y, _mask: value)["loss"]
+
+
+class _LossOf(nn.Module):
+    """Adapter for `train`: forward(step) is loss_fn(model, step), over the model's own parameters."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor]):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, step: int) -> torch.Tensor:
+        return self.loss_fn(self.model, step)

@@ -7,9 +7,10 @@ import torch
 
 from lessons import lru
 from lessons.exercises import lru as checks
+from lessons.experiments import lru as experiments
 from lessons.solutions import lru as solutions
 from lessons.tasks import delay_task, recall_first_task
-from lessons.training import accuracy, fit, train
+from lessons.training import accuracy, fit, masked_mse, parameter_count
 from lessons.widgets.lru import LRUExplorer, ring_summary, steps_text
 
 EXTREMES = [-1e30, -1e4, -200.0, -50.0, -16.0, -1.0, 0.0, 1.0, 5.0, 50.0, 200.0, 1e4, 1e30, math.inf, -math.inf]
@@ -145,7 +146,7 @@ def test_layer_is_causal_and_rejects_bad_input():
     changed = x.clone()
     changed[:, 12:] += 1.0
     torch.testing.assert_close(layer(x)[:, :12], layer(changed)[:, :12])
-    with pytest.raises(ValueError, match="d_model=4"):
+    with pytest.raises(ValueError, match=r"`x` must have shape \(batch, L, d_model\) = .*4\), got \(2, 20, 5\)"):
         layer(fresh(2, 20, 5, seed=6, dtype=torch.float32))
     with pytest.raises(ValueError, match="3 dimensions"):
         layer(fresh(20, 4, seed=6, dtype=torch.float32))
@@ -161,8 +162,8 @@ def test_model_shapes_inputs_and_seeding():
     torch.testing.assert_close(model(tokens), again(tokens))
     floats = lru.LRUModel(2, d_model=8, d_state=4, n_layers=1, d_input=3)
     assert floats(fresh(2, 9, 3, seed=1, dtype=torch.float32)).shape == (2, 9, 2)
-    assert len(model.lru_layers()) == 2 and lru.eigenvalue_magnitudes(model).shape == (12,)
-    with pytest.raises(ValueError, match="token ids"):
+    assert len(model.lru_layers()) == 2 and experiments.eigenvalue_magnitudes(model).shape == (12,)
+    with pytest.raises(TypeError, match=r"`x` must have dtype in \(int64\), got float32"):
         model(tokens.float())
     with pytest.raises(ValueError, match="exactly one"):
         lru.LRUModel(2, vocab_size=3, d_input=3)
@@ -188,12 +189,14 @@ def test_recall_task_answer_is_the_first_token():
         recall_first_task(2, 0)
 
 
-def test_delay_task_is_unchanged_and_train_still_works():
+def test_delay_task_is_unchanged_and_fit_takes_a_regression_loss():
     x, y, mask = delay_task(2, 6, 2, torch.Generator().manual_seed(0))
     assert torch.equal(y[:, 2:], x[:, :4]) and mask.tolist() == [False, False, True, True, True, True]
     model = torch.nn.Linear(1, 1)
-    history = train(model, lambda m, step: (m(x) - y).pow(2).mean(), 3, lr=1e-2)
-    assert len(history) == 3
+    history = fit(model, lambda _: (x, y, mask), 3, lr=1e-2, loss=masked_mse)
+    assert set(history) == {"loss"} and len(history["loss"]) == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert parameter_count(model) == 2
 
 
 def test_fit_history_and_mask_shapes():
@@ -219,11 +222,11 @@ def test_lru_training_loss_goes_down_on_an_easy_setting():
 
 
 def test_baselines_build_and_run():
-    for name in lru.MODEL_NAMES:
-        model = lru.make_model(name, vocab_size=7, d_output=3, width=4)
+    for name in experiments.MODEL_NAMES:
+        model = experiments.make_model(name, vocab_size=7, d_output=3, width=4)
         assert model(torch.zeros(2, 5, dtype=torch.long)).shape == (2, 5, 3)
     with pytest.raises(ValueError, match="cell"):
-        lru.RecurrentClassifier("GRU", 7, 4, 3)
+        experiments.RecurrentClassifier("GRU", 7, 4, 3)
 
 
 # ---------------------------------------------------------------------------------------------- why ν, not λ

@@ -3,7 +3,7 @@ import pytest
 
 from lessons.memory_traffic import (ACCELERATORS, Traffic, arithmetic_intensity, fits_on_chip, human_bytes,
                                     human_seconds, input_bytes, roofline_seconds, selective_scan_traffic,
-                                    sram_per_block, state_expansion_cost)
+                                    sram_per_block, state_expansion_cost, state_size_cost)
 
 
 def test_fused_and_naive_bytes_match_a_hand_count():
@@ -46,10 +46,17 @@ def test_human_units():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(batch=0, dim=3, length=5, state=4), "`batch` must be a positive int"),
-    (dict(batch=2, dim=3.5, length=5, state=4), "`dim` must be a positive int"),
+    (dict(batch=0, dim=3, length=5, state=4), r"`batch` must be an int in \[1, ∞\], got 0"),
+    (dict(batch=2, dim=3.5, length=5, state=4), "`dim` must be a positive int, got 3.5"),
     (dict(batch=2, dim=3, length=5, state=4, dtype="int8"), "`dtype` must be one of"),
 ])
 def test_bad_sizes_are_named(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         selective_scan_traffic(**kwargs, fused=True)
+
+
+def test_state_size_cost_counts_bytes():
+    cost = state_size_cost(batch=2, dim=8, state=16, length=100)
+    assert cost["all states"] == 2 * 8 * 16 * 100 * 4 and cost["one state"] == 2 * 8 * 16 * 4
+    assert cost["inputs and outputs"] == (4 * 2 * 8 * 100 + 2 * 2 * 16 * 100) * 4
+    assert state_size_cost(2, 8, 16, 100, "bfloat16")["all states"] == 2 * 8 * 16 * 100 * 2

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lessons import rnn
+from lessons.experiments import rnn as experiments
 from lessons.tasks import delay_task
 
 
@@ -80,14 +81,17 @@ def test_input_gradient_norms_agree_for_nn_rnn_and_tanh_rnn():
 
 
 def test_forget_bias_slows_lstm_decay():
-    curves = rnn.rnn_vs_lstm_gradient_curves(length=60, hidden_size=8, seed=2)
+    curves = experiments.rnn_vs_lstm_gradient_curves(length=60, hidden_size=8, seed=2)
     default = rnn.decay_per_step(curves["LSTM (PyTorch init)"])
     biased = rnn.decay_per_step(curves["LSTM (forget bias 3)"])
     assert default < biased < 1.05
 
 
-def test_lstm_forget_bias_is_placed_in_forget_gate():
-    lstm = rnn.lstm_with_forget_bias(4, 2.5)
+def test_lstm_forget_bias_is_placed_in_forget_gate_and_the_callers_stream_is_untouched():
+    before = torch.random.get_rng_state()
+    lstm = experiments.lstm_with_forget_bias(4, 2.5)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(lstm.weight_hh_l0, experiments.lstm_with_forget_bias(4, 2.5).weight_hh_l0)   # seeded
     total = lstm.bias_ih_l0 + lstm.bias_hh_l0
     assert torch.allclose(total[4:8], torch.full((4,), 2.5))
 
@@ -99,15 +103,15 @@ def test_delay_task_targets_and_mask():
 
 
 def test_bptt_learns_short_delay_but_not_long_delay():
-    short = rnn.train_tanh_rnn_on_delay(2, steps=120, length=30)
-    long = rnn.train_tanh_rnn_on_delay(20, steps=120, length=30)
+    short = experiments.train_tanh_rnn_on_delay(2, steps=120, length=30)
+    long = experiments.train_tanh_rnn_on_delay(20, steps=120, length=30)
     assert sum(short[-10:]) / 10 < 0.1
     assert sum(long[-10:]) / 10 > 0.7
 
 
 def test_echo_state_network_recalls_a_delay_bptt_cannot():
-    assert rnn.echo_state_delay_error(20) < 0.2
-    assert rnn.echo_state_delay_error(2) < 0.01
+    assert experiments.echo_state_delay_error(20) < 0.2
+    assert experiments.echo_state_delay_error(2) < 0.01
 
 
 def test_fit_ridge_readout_recovers_a_linear_map():
@@ -117,7 +121,7 @@ def test_fit_ridge_readout_recovers_a_linear_map():
 
 
 def test_timing_table_has_one_row_per_length():
-    rows = rnn.time_rnn_and_attention([5, 17], hidden_size=8, repeats=1)
+    rows = experiments.time_rnn_and_attention([5, 17], hidden_size=8, repeats=1)
     assert [row[0] for row in rows] == [5, 17] and all(ms > 0 for _, *times in rows for ms in times)
 
 
@@ -125,7 +129,7 @@ def test_timing_table_has_one_row_per_length():
     (torch.zeros(4, 3), "3 dimensions"),
     (torch.zeros(1, 4, 3, dtype=torch.long), "floating-point"),
     ([1.0, 2.0], "torch.Tensor"),
-    (torch.zeros(1, 4, 5), r"\(batch, time, 1\)"),
+    (torch.zeros(1, 4, 5), r"`x` must have shape \(batch, time, D\) = .*1\), got \(1, 4, 5\)"),
 ])
 def test_bad_input_is_named(bad, message):
     with pytest.raises((TypeError, ValueError), match=message):

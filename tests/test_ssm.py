@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lessons import selective_tasks as tasks
+from lessons import tasks
+from lessons.experiments import ssm as experiments
 from lessons.ssm import (MambaBlock, MambaModel, a_log_init, check_selective_scan_inputs, discretise_euler,
                          discretise_zoh, dt_bias_init, final_state_weights, selective_scan, selective_scan_inputs,
-                         selective_scan_loop, state_size_cost, zoh_euler_gap)
+                         selective_scan_loop, zoh_euler_gap)
 
 IMPLEMENTATIONS = [selective_scan, selective_scan_loop]
 TOL = {"rtol": 1e-9, "atol": 1e-10}        # float64 against float64
@@ -161,7 +162,7 @@ def test_scan_matches_loop_forward_and_backward(shape, complex_a, forms):
     (y1, last1, grads1), (y2, last2, grads2) = results
     torch.testing.assert_close(y1, y2, **TOL)
     torch.testing.assert_close(last1, last2, **TOL)
-    for name, g1, g2 in zip(leaves, grads1, grads2):
+    for name, g1, g2 in zip(leaves, grads1, grads2, strict=False):
         torch.testing.assert_close(g1, g2, rtol=1e-8, atol=1e-9, msg=f"gradient of {name}")
 
 
@@ -172,7 +173,7 @@ def test_gradcheck_on_a_small_input_dependent_scan():
         args[name].requires_grad_(True)
 
     def scan(*tensors):
-        return selective_scan(**{**args, **dict(zip(names, tensors))})
+        return selective_scan(**{**args, **dict(zip(names, tensors, strict=False))})
 
     assert torch.autograd.gradcheck(scan, [args[n] for n in names])
 
@@ -205,7 +206,8 @@ def good(**changes):
 
 BAD_INPUTS = {
     "u of rank 2": (dict(u=torch.randn(4, 37)), r"`u` must have 3 dimensions"),
-    "delta with another L": (dict(delta=torch.rand(2, 4, 36)), r"`delta` must be \(batch, dim, L\) = \(2, 4, 37\)"),
+    "delta with another L": (dict(delta=torch.rand(2, 4, 36)),
+                             r"`delta` must have shape \(batch, dim, L\) = \(2, 4, 37\), got \(2, 4, 36\)"),
     "A with another dim": (dict(A=-torch.rand(5, 16)), r"`A` must be \(dim, N\) with dim = 4"),
     "A transposed": (dict(A=-torch.rand(16, 4)), r"did you pass \(N, dim\)\? Use A\.T"),
     "A of rank 1": (dict(A=-torch.rand(16)), r"`A` must have 2 dimensions"),
@@ -214,16 +216,19 @@ BAD_INPUTS = {
                            r" — did you pass \(batch, L, N\)\?"),
     "C as (batch, L, N)": (dict(C=torch.randn(2, 37, 16)), r"`C` must be .*did you pass \(batch, L, N\)"),
     "B with another N": (dict(B=torch.randn(4, 15)), r"`B` must be \(dim, N\) = \(4, 16\)"),
-    "C with another L": (dict(C=torch.randn(2, 16, 30)), r"`C` must be .*\(batch, N, L\) = \(2, 16, 37\); got \(2, 16, 30\)"),
+    "C with another L": (dict(C=torch.randn(2, 16, 30)),
+                         r"`C` must be .*\(batch, N, L\) = \(2, 16, 37\); got \(2, 16, 30\)"),
     "B grouped with 3 groups for dim 4": (dict(B=torch.randn(2, 3, 16, 37)), r"G dividing dim = 4"),
     "B of rank 1": (dict(B=torch.randn(16)), r"`B` must be \(dim, N\)"),
     "integer u": (dict(u=torch.ones(2, 4, 37, dtype=torch.long)), r"`u` must be a floating-point tensor.*int64"),
     "integer delta": (dict(delta=torch.ones(2, 4, 37, dtype=torch.int32)), r"`delta` must be a floating-point"),
     "integer B": (dict(B=torch.ones(2, 16, 37, dtype=torch.long)), r"`B` must be a floating-point"),
     "complex B with real A": (dict(B=torch.randn(4, 16, dtype=torch.cfloat)), r"`B` is complex .* but `A` is real"),
-    "D of the wrong size": (dict(D=torch.randn(3)), r"`D` must be a real \(dim,\) = \(4,\) tensor; got shape \(3,\)"),
-    "delta_bias of the wrong size": (dict(delta_bias=torch.randn(4, 1)), r"`delta_bias` must be a real \(dim,\)"),
-    "z with another batch": (dict(z=torch.randn(1, 4, 37)), r"`z` must be \(batch, dim, L\) = \(2, 4, 37\)"),
+    "D of the wrong size": (dict(D=torch.randn(3)), r"`D` must have shape \(dim,\) = \(4,\), got \(3,\)"),
+    "delta_bias of the wrong size": (dict(delta_bias=torch.randn(4, 1)),
+                                     r"`delta_bias` must have shape \(dim,\) = \(4,\), got \(4, 1\)"),
+    "z with another batch": (dict(z=torch.randn(1, 4, 37)),
+                             r"`z` must have shape \(batch, dim, L\) = \(2, 4, 37\), got \(1, 4, 37\)"),
     "u not a tensor": (dict(u=[[1.0]]), r"`u` must be a torch.Tensor"),
 }
 
@@ -273,11 +278,12 @@ def test_zoh_and_euler_agree_as_delta_goes_to_zero_and_differ_at_typical_delta()
         (zoh_a, zoh_b), (euler_a, euler_b) = discretise_zoh(d, A, B), discretise_euler(d, A, B)
         assert torch.equal(zoh_a, euler_a)                                        # Ā is the same exp(ΔA)
         gap = float(((euler_b - zoh_b).abs() / zoh_b.abs()).max())
-        torch.testing.assert_close(torch.tensor(gap, dtype=torch.float64), zoh_euler_gap(d, A).max(), rtol=1e-6, atol=1e-15)
+        torch.testing.assert_close(torch.tensor(gap, dtype=torch.float64), zoh_euler_gap(d, A).max(),
+                                   rtol=1e-6, atol=1e-15)
         gaps.append(gap)
-    assert all(later < earlier for earlier, later in zip(gaps, gaps[1:]))
+    assert all(later < earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
     assert gaps[-1] < 1e-3
-    for earlier, later in zip(gaps[1:], gaps[2:]):                                # first order: ÷10 per decade
+    for earlier, later in zip(gaps[1:], gaps[2:], strict=False):                    # first order: ÷10 per decade
         assert 9 < earlier / later < 11
     assert gaps[0] == pytest.approx(float(zoh_euler_gap(0.1, -16.0)), rel=1e-9)
     assert 0.95 < gaps[0] < 1.05   # Δ = 0.1, A = −16 (ΔA = −1.6): Euler's B̄ is about twice ZOH's
@@ -350,16 +356,16 @@ def test_model_seeding_is_deterministic_and_leaves_the_global_stream_alone():
     a = MambaModel(10, 10, d_model=8, seed=4)
     assert torch.equal(torch.rand(1), expected)
     b = MambaModel(10, 10, d_model=8, seed=4)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=False))
 
 
 def test_model_rejects_float_input():
-    with pytest.raises(ValueError, match=r"`tokens` must be a \(batch, L\) long tensor"):
+    with pytest.raises(TypeError, match=r"`tokens` must have dtype in \(int64\), got float32"):
         MambaModel(10, 10, d_model=8)(torch.randn(2, 5))
 
 
 def test_block_rejects_bad_sizes():
-    with pytest.raises(ValueError, match="`d_state` must be a positive int"):
+    with pytest.raises(ValueError, match=r"`d_state` must be an int in \[1, ∞\], got 0"):
         MambaBlock(8, d_state=0)
 
 
@@ -386,12 +392,6 @@ def test_small_delta_keeps_the_state_and_large_delta_resets_it():
     assert weights[0] < 0.01 and weights[2] > 4.9
 
 
-def test_state_size_cost_counts_bytes():
-    cost = state_size_cost(batch=2, dim=8, state=16, length=100)
-    assert cost["all states"] == 2 * 8 * 16 * 100 * 4 and cost["one state"] == 2 * 8 * 16 * 4
-    assert cost["inputs and outputs"] == (4 * 2 * 8 * 100 + 2 * 2 * 16 * 100) * 4
-
-
 # ---------------------------------------------------------------------------------------------
 # Tasks
 # ---------------------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_selective_copying_outputs_the_symbols_in_order():
     x, y, mask = tasks.selective_copying(64, n_memorize=4, region=12, n_symbols=5,
                                          generator=torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (64, 16) and mask.tolist() == [False] * 12 + [True] * 4
-    for row, target in zip(x, y):
+    for row, target in zip(x, y, strict=False):
         symbols = row[:12][row[:12] != tasks.NOISE]
         assert torch.equal(symbols, target[12:]) and (row[12:] == tasks.GO).all()
         assert symbols.min() >= tasks.FIRST_SYMBOL and symbols.max() < tasks.vocab_size(5)
@@ -409,7 +409,7 @@ def test_selective_copying_outputs_the_symbols_in_order():
 def test_induction_heads_answer_is_the_token_after_the_first_trigger():
     x, y, mask = tasks.induction_heads(32, length=10, n_symbols=4, generator=torch.Generator().manual_seed(1))
     assert mask.sum() == 1 and mask[-1]
-    for row, target in zip(x, y):
+    for row, target in zip(x, y, strict=False):
         first = int((row == tasks.GO).nonzero()[0])
         assert first < 8 and (row == tasks.GO).sum() == 2 and target[-1] == row[first + 1]
 
@@ -417,8 +417,8 @@ def test_induction_heads_answer_is_the_token_after_the_first_trigger():
 def test_associative_recall_answer_is_the_asked_keys_value():
     x, y, mask = tasks.associative_recall(32, n_pairs=3, n_symbols=6, generator=torch.Generator().manual_seed(2))
     assert x.shape == (32, 8) and mask[-1] and mask.sum() == 1
-    for row, target in zip(x, y):
-        pairs = dict(zip(row[:6:2].tolist(), row[1:6:2].tolist()))
+    for row, target in zip(x, y, strict=False):
+        pairs = dict(zip(row[:6:2].tolist(), row[1:6:2].tolist(), strict=False))
         assert len(pairs) == 3 and row[6] == tasks.GO and target[-1] == pairs[int(row[7])]
 
 
@@ -426,9 +426,9 @@ def test_encode_decode_round_trip_and_errors():
     assert tasks.decode(tasks.encode("..a.b >>")) == "..a.b>>"
     with pytest.raises(ValueError, match=r"unknown characters \['7'\]"):
         tasks.encode("a7")
-    with pytest.raises(ValueError, match="`n_memorize` .* at most `region`"):
+    with pytest.raises(ValueError, match=r"`n_memorize` must be an int in \[1, 4\], got 5"):
         tasks.selective_copying(2, n_memorize=5, region=4)
-    with pytest.raises(ValueError, match="`batch` must be a positive int"):
+    with pytest.raises(ValueError, match=r"`batch` must be an int in \[1, ∞\], got 0"):
         tasks.induction_heads(0)
 
 
@@ -555,7 +555,8 @@ def test_fixed_delta_ssm_is_a_convolution_and_selective_one_is_not():
     Bt, Ct = torch.randn(3, L, generator=g, dtype=torch.float64), torch.randn(3, L, generator=g, dtype=torch.float64)
     M = ssm_matrix(varying, A, Bt, Ct)
     assert toeplitz_gap(M) > 0.1
-    torch.testing.assert_close(u[0, 0] @ M.T, selective_scan(u[:1, :1], varying[None, None], A[None], Bt[None], Ct[None])[0, 0], **TOL)
+    by_scan = selective_scan(u[:1, :1], varying[None, None], A[None], Bt[None], Ct[None])[0, 0]
+    torch.testing.assert_close(u[0, 0] @ M.T, by_scan, **TOL)
 
 
 def test_notation_table_points_at_real_lines():
@@ -564,15 +565,16 @@ def test_notation_table_points_at_real_lines():
     from lessons import ssm
 
     lines = inspect.getsource(ssm).splitlines()
-    table = ssm.notation_table().splitlines()
-    assert len(table) == len(ssm.NOTATION) + 1
-    for row, (_, _, snippet) in zip(table[1:], ssm.NOTATION):
+    table = experiments.notation_table().splitlines()
+    assert len(table) == len(experiments.NOTATION) + 2                             # header and its rule
+    for row, (_, _, snippet) in zip(table[2:], experiments.NOTATION, strict=True):
         number = int(row.split("lessons/ssm.py:")[1].split()[0])
         assert snippet in lines[number - 1]
 
 
 def test_selection_by_token_kind_and_position_accuracy():
-    from lessons.ssm import position_accuracy, selection_by_token_kind, selection_table
+    from lessons.experiments.ssm import selection_by_token_kind, selection_table
+    from lessons.training import accuracy
 
     model = MambaModel(tasks.vocab_size(4), tasks.vocab_size(4), d_model=8, d_state=4)
     x, y, mask = tasks.selective_copying(16, 3, 10, 4, generator=torch.Generator().manual_seed(0))
@@ -580,12 +582,13 @@ def test_selection_by_token_kind_and_position_accuracy():
     assert len(by_kind) == 2 and set(by_kind[0]) == {"Δ", "‖B‖", "‖C‖"}
     assert set(by_kind[0]["Δ"]) == {"symbol", "noise", "go"} and all(v > 0 for v in by_kind[0]["Δ"].values())
     assert "symbol/noise" in selection_table(by_kind)
-    accuracies = position_accuracy(model, x, y, mask)
+    accuracies = accuracy(model, x, y, mask, per_position=True)
     assert len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies)
+    assert sum(accuracies) / 3 == pytest.approx(accuracy(model, x, y, mask))
 
 
 def test_copying_experiment_runs_both_models_on_a_tiny_budget():
-    from lessons.ssm import SELECTIVE, TIME_INVARIANT, copying_experiment, make_copying_model
+    from lessons.experiments.ssm import SELECTIVE, TIME_INVARIANT, copying_experiment, make_copying_model
 
     runs = copying_experiment(verbose=False, region=6, n_memorize=2, n_symbols=3, steps=2, batch=4, d_model=8)
     assert [run.name for run in runs] == [TIME_INVARIANT, SELECTIVE]

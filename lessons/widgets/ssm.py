@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import torch
 
-from lessons.selective_tasks import FIRST_SYMBOL, GO, decode, encode
+from lessons.tasks import FIRST_SYMBOL, GO, decode, encode
 from lessons.palette import LIGHT
 from lessons.ssm import final_state_weights, hand_set_weights
 from lessons.widgets.base import Explorer, new_figure

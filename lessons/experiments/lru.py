@@ -1,0 +1,144 @@
+"""Lesson 05's experiments: gradients near |λ| = 1, and one long-range task for a tanh RNN, an LSTM and the LRU."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lessons.lru import LRU, LRUModel, gradient_sizes, lru_magnitude
+from lessons.tasks import recall_first_task
+from lessons.training import accuracy, fit
+from lessons.utils import MarkdownTable, markdown_table, seeded
+
+
+def gradient_table(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000) -> MarkdownTable:
+    """lessons.lru.gradient_sizes for several |λ|: ∂h_T/∂p for p = λ directly, ν, and ν with γ."""
+    rows = []
+    for radius in radii:
+        sizes = gradient_sizes(radius, length)
+        rows.append([str(radius), sizes["λ directly"], sizes["through ν"], sizes["through ν, with γ"]])
+    return markdown_table(rows, ["|λ|", "∂h/∂λ (λ directly)", "∂h/∂ν", "∂h/∂ν with γ"], number_format=".3g")
+
+
+# ---------------------------------------------------------------------------------------------
+# The long-range task: the same budget for a tanh RNN, an LSTM and the LRU
+# ---------------------------------------------------------------------------------------------
+class RecurrentClassifier(nn.Module):
+    """Embedding -> one nn.RNN (tanh) or nn.LSTM layer -> linear head: the baselines. (B, L) -> (B, L, d_output)."""
+
+    def __init__(self, cell: str, vocab_size: int, d_hidden: int, d_output: int, seed: int = 0):
+        super().__init__()
+        cells = {"tanh RNN": nn.RNN, "LSTM": nn.LSTM}
+        if cell not in cells:
+            raise ValueError(f"`cell` must be one of {sorted(cells)}, got {cell!r}.")
+        with seeded(seed):
+            self.embed = nn.Embedding(vocab_size, d_hidden)
+            self.rnn = cells[cell](d_hidden, d_hidden, batch_first=True)
+            self.head = nn.Linear(d_hidden, d_output)
+        _give_the_baseline_a_fair_start(self.rnn, d_hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(self.embed(x))                                  # (B, L, d_hidden)
+        return self.head(states)
+
+
+@torch.no_grad()
+def _give_the_baseline_a_fair_start(rnn: nn.Module, d_hidden: int) -> None:
+    """The usual good practice: an orthogonal recurrent matrix (tanh RNN), a forget-gate bias of 1 (LSTM)."""
+    if isinstance(rnn, nn.LSTM):
+        rnn.bias_ih_l0[d_hidden: 2 * d_hidden] = 1.0       # gates are ordered (input, forget, cell, output)
+        rnn.bias_hh_l0[d_hidden: 2 * d_hidden] = 0.0
+    else:
+        nn.init.orthogonal_(rnn.weight_hh_l0)
+
+
+MODEL_NAMES = ("tanh RNN", "LSTM", "LRU")
+DEFAULT_SETTINGS = {"lengths": (8, 32, 128), "steps": 150, "batch": 16}   # the notebook's run: seconds on a CPU
+FULL_SETTINGS = {"lengths": (8, 32, 128, 512), "steps": 500, "batch": 32}  # FULL = True: minutes on a CPU
+LRU_RING = {"r_min": 0.99, "r_max": 0.9999, "max_phase": math.pi / 10}  # memory of 70 to 7000 steps
+
+
+def make_model(name: str, vocab_size: int, d_output: int, width: int = 32, seed: int = 0) -> nn.Module:
+    """One of MODEL_NAMES for the long-range task: the LRU (2 layers) or a baseline with 2·width units."""
+    if name == "LRU":
+        return LRUModel(d_output, d_model=width, d_state=width, n_layers=2, vocab_size=vocab_size,
+                        seed=seed, **LRU_RING)
+    return RecurrentClassifier(name, vocab_size, 2 * width, d_output, seed)
+
+
+def eigenvalue_magnitudes(model: nn.Module) -> torch.Tensor:
+    """|λ| of every LRU layer in `model`, concatenated into one (total N,) float tensor."""
+    layers = [m for m in model.modules() if isinstance(m, LRU)]
+    if not layers:
+        raise ValueError("this model has no LRU layer, so no eigenvalues to show.")
+    with torch.no_grad():
+        return torch.cat([lru_magnitude(layer.nu) for layer in layers])
+
+
+@dataclass
+class RecallRun:
+    """One trained model on the recall task: its test accuracy, history, and |λ| snapshots (LRU only)."""
+
+    name: str
+    length: int
+    accuracy: float
+    history: dict
+    model: nn.Module
+    magnitudes: dict[int, torch.Tensor] = field(default_factory=dict)   # step -> |λ| (N,), step −1 = init
+
+
+def train_on_recall(name: str, length: int, steps: int = 150, batch: int = 16, lr: float = 1e-2,
+                    width: int = 32, n_classes: int = 8, n_distractors: int = 8, seed: int = 0,
+                    log_every: int = 0) -> RecallRun:
+    """Train one model on recall_first_task at `length` and measure it on 512 fresh sequences."""
+    vocab = n_classes + n_distractors
+    model = make_model(name, vocab, n_classes, width, seed)
+    generator = torch.Generator().manual_seed(seed)
+    run = RecallRun(name, length, float("nan"), {}, model)
+    record = name == "LRU"
+    if record:
+        run.magnitudes[-1] = eigenvalue_magnitudes(model)
+
+    def snapshot(step: int, model: nn.Module) -> None:
+        if record and (step + 1) % max(1, steps // 10) == 0:
+            run.magnitudes[step] = eigenvalue_magnitudes(model)
+
+    run.history = fit(model, lambda _: recall_first_task(batch, length, n_classes, n_distractors, generator),
+                      steps, lr=lr, log_every=log_every, on_step=snapshot)
+    test = recall_first_task(512, length, n_classes, n_distractors, torch.Generator().manual_seed(seed + 10_000))
+    run.accuracy = accuracy(model, *test)
+    return run
+
+
+def long_range_experiment(lengths=(8, 32, 128), names=MODEL_NAMES, verbose: bool = True, **options) -> list[RecallRun]:
+    """Every model at every length with the same budget (options go to train_on_recall); prints as it goes."""
+    runs = []
+    for length in lengths:
+        for name in names:
+            runs.append(train_on_recall(name, length, **options))
+            if verbose:
+                print(f"L = {length:4d}  {name:<9} test accuracy {runs[-1].accuracy:.3f}", flush=True)
+    return runs
+
+
+def accuracy_table(runs: list[RecallRun]) -> MarkdownTable:
+    """One row per length, one column per model: test accuracies."""
+    names = list(dict.fromkeys(run.name for run in runs))
+    lengths = list(dict.fromkeys(run.length for run in runs))
+    cell = {(run.name, run.length): run.accuracy for run in runs}
+    rows = [[str(length)] + [cell.get((name, length), float("nan")) for name in names] for length in lengths]
+    return markdown_table(rows, ["L", *names], number_format=".3f")
+
+
+def plot_accuracy_against_length(runs: list[RecallRun], ax, chance: float | None = None) -> None:
+    """Test accuracy against L (log scale), one line per model, with the chance level dashed."""
+    for name in dict.fromkeys(run.name for run in runs):
+        mine = [run for run in runs if run.name == name]
+        ax.plot([run.length for run in mine], [run.accuracy for run in mine], marker="o", label=name)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls="--", lw=1, label="chance")
+    ax.set(xscale="log", xlabel="L (distance to the token to recall)", ylabel="test accuracy", ylim=(0, 1.05))
+    ax.set_xticks([run.length for run in runs], [str(run.length) for run in runs])
+    ax.legend()

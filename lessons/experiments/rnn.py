@@ -1,0 +1,88 @@
+"""Lesson 01's experiments: BPTT against an echo-state network on the delay task, RNN against attention
+timings, and the tanh RNN's gradients against the LSTM's."""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from lessons.rnn import TanhRNN, echo_state_features, fit_ridge_readout, input_gradient_norms, recurrent_weight
+from lessons.tasks import delay_task
+from lessons.training import fit, masked_mse
+from lessons.utils import median_time, seeded
+
+
+def train_tanh_rnn_on_delay(delay: int, steps: int = 150, length: int = 40, batch: int = 32,
+                            hidden_size: int = 32, seed: int = 0) -> list[float]:
+    """Train a TanhRNN with BPTT to echo its input `delay` steps later; return the loss history.
+
+    The loss is the mean squared error on the steps that have something to recall; 1.0 means the
+    model learned nothing (it predicts 0 for unit-variance noise).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
+    history = fit(model, lambda _: delay_task(batch, length, delay, generator), steps, lr=1e-2, loss=masked_mse)
+    return history["loss"]
+
+
+def echo_state_delay_error(delay: int, length: int = 60, batch: int = 64, seed: int = 0) -> float:
+    """Test mean squared error of an echo-state network (fixed reservoir, ridge readout) on the delay task."""
+    generator = torch.Generator().manual_seed(seed)
+    x, y, mask = delay_task(batch, length, delay, generator)
+    x_test, y_test, _ = delay_task(batch, length, delay, generator)
+    readout = fit_ridge_readout(echo_state_features(x)[:, mask], y[:, mask])
+    prediction = echo_state_features(x_test)[:, mask] @ readout
+    return float((prediction - y_test[:, mask].double()).pow(2).mean())
+
+
+def time_rnn_and_attention(lengths, hidden_size: int = 64, repeats: int = 5) -> list[tuple[int, float, float]]:
+    """(T, RNN ms, attention ms), each the median of `repeats` runs after a warm-up: T dependent tanh steps
+    against one all-pairs T×T attention product."""
+    W = recurrent_weight(hidden_size, 1.0).float()                              # (H, H)
+    rows = []
+    for T in lengths:
+        x = torch.randn(T, hidden_size)                                         # (T, H)
+        rows.append((T, *(1e3 * median_time(partial(f, W, x), repeats=repeats) for f in (_rnn_loop, _attention))))
+    return rows
+
+
+def _rnn_loop(W: torch.Tensor, x: torch.Tensor) -> None:
+    """T tanh steps h_t = tanh(W h_{t−1} + x_t), each waiting for the last: x (T, H)."""
+    h = torch.zeros(W.shape[0])
+    for x_t in x:
+        h = torch.tanh(W @ h + x_t)
+
+
+def _attention(_W: torch.Tensor, x: torch.Tensor) -> None:
+    """softmax(x xᵀ/√H) x: every pair (i, j) at once, O(T²) work, no dependency between rows. x (T, H)."""
+    torch.softmax(x @ x.T / x.shape[1] ** 0.5, dim=-1) @ x
+
+
+def lstm_with_forget_bias(hidden_size: int, forget_bias: float | None = None, seed: int = 0) -> nn.LSTM:
+    """A one-layer nn.LSTM (batch_first) with PyTorch's init, optionally with its forget-gate bias set.
+
+    PyTorch orders the gates (input, forget, cell, output); the forget gate's bias is the second block,
+    split over bias_ih and bias_hh, so we put the whole value in bias_ih and zero bias_hh's block.
+    """
+    with seeded(seed):
+        lstm = nn.LSTM(1, hidden_size, batch_first=True)
+    if forget_bias is not None:
+        with torch.no_grad():
+            forget = slice(hidden_size, 2 * hidden_size)
+            lstm.bias_ih_l0[forget] = forget_bias
+            lstm.bias_hh_l0[forget] = 0.0
+    return lstm
+
+
+def rnn_vs_lstm_gradient_curves(length: int = 100, hidden_size: int = 32, seed: int = 0) -> dict:
+    """{model name: ‖∂h_T/∂x_t‖ for t = 1..T}: a tanh RNN and LSTMs, measured with one ruler, one input."""
+    x = torch.randn(1, length, 1, generator=torch.Generator().manual_seed(seed))   # (1, T, 1)
+    tanh_rnn = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
+    models = {
+        "tanh RNN (scale 1.0)": lambda inputs: torch.stack(tanh_rnn.states(inputs), dim=1),
+        "LSTM (PyTorch init)": lstm_with_forget_bias(hidden_size, None, seed),
+        "LSTM (forget bias 1)": lstm_with_forget_bias(hidden_size, 1.0, seed),
+        "LSTM (forget bias 3)": lstm_with_forget_bias(hidden_size, 3.0, seed),
+    }
+    return {name: input_gradient_norms(model, x) for name, model in models.items()}

@@ -1,0 +1,218 @@
+"""Lesson 06's experiments: what a fixed or hand-set Δ keeps, the convolution view, the cost of a state of size N,
+and selective copying with a time-invariant LRU against the selective Mamba model."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lessons import ssm
+from lessons.lru import LRUModel
+from lessons.memory_traffic import human_bytes, state_size_cost
+from lessons.ssm import (HAND_SET_A, MambaModel, causal_convolution, final_state_weights, hand_set_deltas,
+                         lti_kernel, selective_scan, ssm_matrix, symbol_share, toeplitz_gap)
+from lessons.tasks import FIRST_SYMBOL, GO, NOISE, decode, selective_copying, vocab_size
+from lessons.training import accuracy, fit, parameter_count
+from lessons.utils import MarkdownTable, markdown_table, median_time
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a fixed λ can't select, and what a hand-set Δ keeps
+# ---------------------------------------------------------------------------------------------
+def fixed_delta_table(tokens: torch.Tensor, deltas=(0.01, 0.1, 0.3, 1.0, 3.0)) -> MarkdownTable:
+    """For each fixed Δ, on tokens (L,) with A = HAND_SET_A (B = 1): the share of the final state on symbols and
+    on the last token, and how much of the first symbol's write the later gates left (mean over n)."""
+    A = HAND_SET_A[0].double()                                                     # (N,)
+    first = int((tokens >= FIRST_SYMBOL).nonzero()[0])
+    rows = []
+    for delta in deltas:
+        steps = torch.full((1, 1, len(tokens)), delta, dtype=torch.float64)        # (batch, dim, L)
+        weights = final_state_weights(steps, A[None])[0, 0]                        # (N, L)
+        per_token = weights.sum(0)                                                 # (L,): Δ·Σ_n exp(A_n·Δ·age)
+        left_of_first = float(per_token[first]) / (A.shape[0] * delta)             # what the gates left of its write
+        last_share = float(per_token[-1] / per_token.sum())
+        rows.append([str(delta), f"{symbol_share(weights, tokens):.0%}", f"{last_share:.0%}", f"{left_of_first:.3f}"])
+    left = f"left of {decode(tokens[first:first + 1])} (mean over n)"
+    return markdown_table(rows, ["Δ (fixed)", "symbols hold", "the last token holds", left])
+
+
+@dataclass
+class ConvolutionView:
+    """The hand-set SSM's (L, L) maps u ↦ y for a fixed and a selective Δ, and checks against the scan."""
+
+    M_fixed: torch.Tensor            # (L, L), Toeplitz: a convolution
+    M_selective: torch.Tensor        # (L, L), not Toeplitz
+    gap_fixed: float                 # toeplitz_gap: 0 exactly for a convolution
+    gap_selective: float
+    convolution_error: float         # fixed Δ: max |K ∗ u − scan(u)|
+    matrix_error: float              # selective Δ: max |M u − scan(u)|
+
+
+def convolution_view(tokens: torch.Tensor, fixed_delta: float = 0.2,
+                     generator: torch.Generator | None = None) -> ConvolutionView:
+    """A = HAND_SET_A, B = C = 1 on tokens (L,): a fixed Δ is a convolution y = K ∗ u, the hand-set selective Δ is
+    a lower-triangular matrix M that no kernel K reproduces. Both are checked against selective_scan on a random u."""
+    A, length = HAND_SET_A[0].double(), len(tokens)                                # (N,)
+    ones = torch.ones(A.shape[0], length, dtype=torch.float64)                     # B = C = 1, (N, L)
+    fixed, selective = torch.full((length,), fixed_delta, dtype=torch.float64), hand_set_deltas(tokens)
+    M_fixed, M_selective = ssm_matrix(fixed, A, ones, ones), ssm_matrix(selective, A, ones, ones)
+    u = torch.randn(1, 1, length, generator=generator, dtype=torch.float64)        # (batch, dim, L)
+    by_convolution = causal_convolution(u, lti_kernel(fixed_delta, A, ones[:, 0], ones[:, 0], length))
+    by_scan = selective_scan(u, fixed[None, None], A[None], ones[:, 0][None], ones[:, 0][None])
+    convolution_error = float((by_convolution - by_scan).abs().max())
+    by_scan = selective_scan(u, selective[None, None], A[None], ones[None], ones[None])
+    matrix_error = float((M_selective @ u[0, 0] - by_scan[0, 0]).abs().max())
+    return ConvolutionView(M_fixed, M_selective, toeplitz_gap(M_fixed), toeplitz_gap(M_selective),
+                           convolution_error, matrix_error)
+
+
+def plot_convolution_view(view: ConvolutionView, axes) -> None:
+    """The two maps M side by side: Toeplitz for a fixed Δ, not for a selective one."""
+    for ax, M, name in zip(axes, (view.M_fixed, view.M_selective), ("fixed Δ: Toeplitz", "selective Δ: not"),
+                           strict=True):
+        ax.imshow(M.numpy(), cmap="magma")
+        ax.set(title=name, xlabel="input s", ylabel="output t")
+
+
+def state_size_table(batch: int, dim: int, length: int, states=(1, 4, 16, 64)) -> MarkdownTable:
+    """Bytes of u, Δ, z, y, B, C against all states h_t and one h_t, for each state size N."""
+    rows = []
+    for state in states:
+        cost = state_size_cost(batch, dim, state, length)
+        rows.append([str(state), human_bytes(cost["inputs and outputs"]), human_bytes(cost["all states"]),
+                     human_bytes(cost["one state"])])
+    return markdown_table(rows, ["N", "u, Δ, z, y, B, C", "all states h_t", "one h_t"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment: selective copying, a time-invariant LRU against the selective Mamba model
+# ---------------------------------------------------------------------------------------------
+SELECTIVE, TIME_INVARIANT = "Mamba (selective)", "LRU (time-invariant)"
+COPYING = {"region": 24, "n_memorize": 4, "n_symbols": 8, "steps": 250, "batch": 16, "lr": 1e-2, "d_model": 32}
+COPYING_FULL = {"region": 64, "n_memorize": 8, "n_symbols": 8, "steps": 1500, "batch": 32, "lr": 5e-3, "d_model": 32}
+
+
+def make_copying_model(name: str, n_symbols: int, d_model: int = 32, seed: int = 0) -> nn.Module:
+    """The two contestants, two layers each, d_model wide: Mamba (N = 16) or the LRU of lesson 05 (N = 2·d_model)."""
+    vocab = vocab_size(n_symbols)
+    if name == SELECTIVE:
+        return MambaModel(vocab, vocab, d_model=d_model, d_state=16, n_layers=2, seed=seed)
+    if name == TIME_INVARIANT:
+        return LRUModel(vocab, d_model=d_model, d_state=2 * d_model, n_layers=2, vocab_size=vocab, r_min=0.5, seed=seed)
+    raise ValueError(f"`name` must be {SELECTIVE!r} or {TIME_INVARIANT!r}, got {name!r}.")
+
+
+@dataclass
+class CopyingRun:
+    """One model trained on selective copying: test accuracy (per output position too), history, the model."""
+
+    name: str
+    accuracy: float
+    per_position: list[float]
+    history: dict
+    model: nn.Module
+    parameters: int
+    seconds: float
+
+
+def train_on_copying(name: str, region: int = 24, n_memorize: int = 4, n_symbols: int = 8, steps: int = 250,
+                     batch: int = 16, lr: float = 1e-2, d_model: int = 32, seed: int = 0,
+                     log_every: int = 0) -> CopyingRun:
+    """Train one model with lessons.training.fit on fresh selective-copying batches; test on 512 new ones."""
+    model = make_copying_model(name, n_symbols, d_model, seed)
+    generator = torch.Generator().manual_seed(seed)
+    histories = []
+
+    def train() -> None:
+        histories.append(fit(model, lambda _: selective_copying(batch, n_memorize, region, n_symbols, generator),
+                             steps, lr=lr, log_every=log_every))
+
+    seconds = median_time(train, repeats=1, warmup=0)                  # one run: training twice would train more
+    x, y, mask = selective_copying(512, n_memorize, region, n_symbols, torch.Generator().manual_seed(seed + 10_000))
+    per_position = accuracy(model, x, y, mask, per_position=True)
+    return CopyingRun(name, sum(per_position) / len(per_position), per_position, histories[0], model,
+                      parameter_count(model), seconds)
+
+
+def copying_experiment(names=(TIME_INVARIANT, SELECTIVE), verbose: bool = True, **config) -> list[CopyingRun]:
+    """Both models on the same task, steps, batch and learning rate (config overrides COPYING)."""
+    runs = []
+    for name in names:
+        runs.append(train_on_copying(name, **{**COPYING, **config}))
+        if verbose:
+            run = runs[-1]
+            print(f"{name:<22} {run.parameters:>6} parameters  test accuracy {run.accuracy:.3f}  "
+                  f"({run.seconds:.1f} s)", flush=True)
+    return runs
+
+
+def smoothed(values: list[float], window: int = 10) -> list[float]:
+    """Running mean over the last `window` values (shorter at the start)."""
+    return [sum(values[max(0, i - window + 1): i + 1]) / (i + 1 - max(0, i - window + 1)) for i in range(len(values))]
+
+
+def plot_copying_runs(runs: list[CopyingRun], ax_loss, ax_position, chance: float) -> None:
+    """Training loss (smoothed) per model, and test accuracy at each output position, with chance dashed."""
+    for run in runs:
+        ax_loss.plot(smoothed(run.history["loss"]), label=run.name)
+        ax_position.plot(range(1, len(run.per_position) + 1), run.per_position, marker="o", label=run.name)
+    ax_loss.set(xlabel="training step", ylabel="loss (smoothed)", title="training loss")
+    ax_position.axhline(chance, color="grey", ls="--", lw=1, label="chance")
+    ax_position.set(xlabel="which symbol (1st, 2nd, …)", ylabel="test accuracy", ylim=(0, 1.05),
+                    title="test accuracy per output")
+    ax_position.set_xticks(range(1, max(len(run.per_position) for run in runs) + 1))   # whole positions only
+    ax_loss.legend()
+    ax_position.legend()
+
+
+@torch.no_grad()
+def selection_by_token_kind(model: MambaModel, x: torch.Tensor) -> list[dict[str, dict[str, float]]]:
+    """Per layer, the mean of Δ_t (over channels), ‖B_t‖ and ‖C_t‖ on symbol, noise and go tokens of x (batch, L).
+
+    This is how the trained model's selection depends on what the token is: compare the columns."""
+    kinds = {"symbol": x >= FIRST_SYMBOL, "noise": x == NOISE, "go": x == GO}
+    result = []
+    for s in model.selections(x):
+        quantities = {"Δ": s.delta.mean(1), "‖B‖": s.B.norm(dim=1), "‖C‖": s.C.norm(dim=1)}      # each (batch, L)
+        result.append({q: {k: float(v[w].mean()) for k, w in kinds.items() if w.any()} for q, v in quantities.items()})
+    return result
+
+
+def selection_table(by_kind: list[dict[str, dict[str, float]]]) -> MarkdownTable:
+    """selection_by_token_kind as a table: one row per (layer, quantity), one column per token kind."""
+    kinds = ["symbol", "noise", "go"]
+    rows = []
+    for layer, quantities in enumerate(by_kind, start=1):
+        for q, means in quantities.items():
+            ratio = means["symbol"] / means["noise"] if means.get("noise") else float("nan")
+            rows.append([str(layer), q, *(f"{means.get(k, float('nan')):.4f}" for k in kinds), f"{ratio:.2f}"])
+    return markdown_table(rows, ["layer", "", *kinds, "symbol/noise"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The notation table: SSM names against the linear-RNN view, each pointing at its line of code
+# ---------------------------------------------------------------------------------------------
+NOTATION = [  # (SSM notation, linear-RNN view, a piece of the line in lessons/ssm.py that implements it)
+    ("A = −exp(A_log), init −[1..N]", "log-eigenvalues: λ_t = exp(Δ_t·A)", "self.A_log = nn.Parameter(a_log_init"),
+    ("Ā = exp(ΔA)", "the gate λ_t (lesson 05's λ = exp(Δ·a))",
+     "gates = torch.exp(delta[:, :, None, :] * A[..., None])"),
+    ("B (B_t = linear in x_t)", "input projection", "inputs = (delta * u)[:, :, None, :] * B_t"),
+    ("C (C_t = linear in x_t)", "output projection", "y = (h * C_t).sum(-2)"),
+    ("D", "skip connection", "y = y + u * D.to(y.dtype)[:, None]"),
+    ("Δ = softplus(dt_proj(x) + bias)", "step size, gate", "delta = F.softplus(self.dt_proj(dt))"),
+    ("state size N", "expansion factor: N numbers per channel (16)",
+     "self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state"),
+    ("the scan", "h_t = λ_t ⊙ h_{t−1} + b_t (lesson 04)", "h = linear_scan(gates, inputs.to(gates.dtype)"),
+]
+
+
+def notation_table() -> MarkdownTable:
+    """NOTATION as a table, with the line number in lessons/ssm.py where each piece lives, and its code."""
+    lines = inspect.getsource(ssm).splitlines()
+    rows = []
+    for ssm_name, rnn_name, snippet in NOTATION:  # the first line that holds the snippet
+        number = next(i + 1 for i, line in enumerate(lines) if snippet in line)
+        rows.append([ssm_name, rnn_name, f"lessons/ssm.py:{number}", f"`{lines[number - 1].strip()[:60]}`"])
+    return markdown_table(rows, ["SSM notation", "linear-RNN view", "where", "code"])
