@@ -70,6 +70,10 @@ def load_channel_vector(ptr, d, dim, PRESENT: tl.constexpr, COMPUTE: tl.constexp
     return column
 
 
+# exp(x) = 2^(x·log₂e): the GPU's exp unit computes 2^x, so the kernels fold log₂e into A once per column
+LOG2_E = tl.constexpr(1.4426950408889634)
+
+
 @triton.jit
 def load_a_column(A_ptr, d, k, dim, N, COMPUTE: tl.constexpr):
     """Column k of A (dim, N) as (BLOCK_D,); 0 for channels past the end (so their gate is 1)."""
@@ -153,6 +157,7 @@ def selective_scan_forward_kernel(
     WRITE_LAST_STATE: tl.constexpr, SAVE_STATES: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,  # powers of two, BLOCK_N ≥ N
     COMPUTE: tl.constexpr,          # tl.float32 (tl.float64 for float64 inputs)
+    UNROLL: tl.constexpr,           # state indices per trip of the loop over n (1 or 2): more work in flight
 ):
     batch = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)                        # (BD,) channels
@@ -174,11 +179,11 @@ def selective_scan_forward_kernel(
         dt, _ = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)          # (BD, BL); 0 -> identity gate
         dtu = dt * u
         y = skip * u                                                              # (BD, BL)
-        for k in range(0, N):                                                     # one state index at a time
-            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]            # (BD, 1) column k of A
+        for k in tl.range(0, N, loop_unroll_factor=UNROLL):                      # one state index at a time
+            A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None] * LOG2_E   # (BD, 1) column k of A, ·log₂e
             B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
             C_k = load_projection(C_ptr, batch, d, k, t, dim, N, L, C_VARYING, COMPUTE)
-            states = scan_chunk(tl.exp(dt * A_k), dtu * B_k, column(h, n, k))     # (BD, BL) h_t[:, k], never stored
+            states = scan_chunk(tl.exp2(dt * A_k), dtu * B_k, column(h, n, k))    # (BD, BL) h_t[:, k], never stored
             y += states * C_k
             h = with_column(h, n, k, lane(states, lanes, BLOCK_L - 1))            # carry into the next chunk
         out = gate_output(y, z_ptr, at, mask, HAS_Z, COMPUTE)
@@ -220,6 +225,7 @@ def selective_scan_backward_kernel(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_GRAD_LAST: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, COMPUTE: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     batch = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -258,17 +264,18 @@ def selective_scan_backward_kernel(
         y = skip * u                                                              # rebuilt for ∂L/∂z
         du = dy * skip
         ddt = tl.zeros_like(dt)
-        for k in range(0, N):
+        for k in tl.range(0, N, loop_unroll_factor=UNROLL):
             A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]            # (BD, 1)
+            A2_k = A_k * LOG2_E
             B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
             C_k = load_projection(C_ptr, batch, d, k, t, dim, N, L, C_VARYING, COMPUTE)
             h_start = tl.load(chunk_states_ptr + saved + chunk * N + k, mask=d < dim, other=0.0).to(COMPUTE)
             tokens = dtu * B_k                                                    # (BD, BL) Δ_t B_t u_t
-            states = scan_chunk(tl.exp(dt * A_k), tokens, h_start)                # (BD, BL) h_t[:, k] again
+            states = scan_chunk(tl.exp2(dt * A2_k), tokens, h_start)              # (BD, BL) h_t[:, k] again
             y += states * C_k
             dC = add_projection_grad(dy * states, dC, dC_ptr, batch, n, k, t, N, L, C_VARYING)
             # the reverse scan g_t = dy_t C_t + Ā_{t+1} g_{t+1}; the identity gate past the end lets ∂L/∂h_L in
-            gates_next = tl.where((t + 1 < L)[None, :], tl.exp(dt_next * A_k), 1.0)
+            gates_next = tl.where((t + 1 < L)[None, :], tl.exp2(dt_next * A2_k), 1.0)
             g_prefix, g_sum = tl.associative_scan((gates_next, dy * C_k), 1, combine, reverse=True)
             g = g_prefix * column(g_after, n, k)[:, None] + g_sum                 # (BD, BL) ∂L/∂h_t[:, k]
             g_after = with_column(g_after, n, k, lane(g, lanes, 0))
@@ -306,7 +313,7 @@ def selective_scan_backward_kernel(
 # Steps per chunk on a GPU. Without gradients the forward takes long chunks (measured best on the H200,
 # results/kernels_gpu.md). With gradients both passes use TRAINING_BLOCK_L: the backward's registers grow with
 # the chunk, and the forward must save the state at the start of every backward chunk.
-FORWARD_BLOCK_L, TRAINING_BLOCK_L = 2048, 128
+FORWARD_BLOCK_L, TRAINING_BLOCK_L = 1024, 128
 INTERPRETER_TILE = (16, 64)      # the interpreter's cost is per padded element: tiles only round sizes up
 
 
@@ -321,12 +328,13 @@ def warps_for(block_d: int, block_l: int) -> int:
 
 
 def tile_configs(block_l: int) -> list[triton.Config]:
-    """Channels per program (and warps) that autotune tries for chunks of `block_l` steps."""
-    configs = []
-    for block_d in (1, 2, 4, 8):
-        warps = warps_for(block_d, block_l)
-        configs += [triton.Config({"BLOCK_D": block_d}, num_warps=w) for w in sorted({warps, max(1, warps // 2)})]
-    return configs
+    """(channels per program, warps) × unrolling that autotune tries for chunks of `block_l` steps. On the H200
+    (results/kernels_gpu.md) it chose 1–2 channels with one warp for 128-step chunks and 1 channel with 4 warps
+    for 1024-step ones, out of 1–8 channels and 1–8 warps; the list keeps the neighbourhood of those picks."""
+    warps = warps_for(1, block_l)
+    tiles = [(1, warps), (1, warps // 2), (2, warps)] if warps > 1 else [(1, 1), (2, 1), (2, 2)]
+    return [triton.Config({"BLOCK_D": block_d, "UNROLL": unroll}, num_warps=w)
+            for block_d, w in tiles for unroll in (1, 2)]
 
 
 def _autotuned(kernel, block_l: int, reset: list[str] | None = None):
@@ -368,7 +376,8 @@ def launch(kernel, grid_size: tuple[int, int], tile: tuple[int | None, int], *ar
         tuned_kernel(kernel, block_l)[grid](*args, BLOCK_L=block_l, **constexprs)
         return
     options = {} if INTERPRETED else {"num_warps": warps_for(block_d, block_l)}
-    kernel[(batch, triton.cdiv(dim, block_d))](*args, BLOCK_D=block_d, BLOCK_L=block_l, **constexprs, **options)
+    kernel[(batch, triton.cdiv(dim, block_d))](*args, BLOCK_D=block_d, BLOCK_L=block_l, UNROLL=1, **constexprs,
+                                               **options)
 
 
 # ---------------------------------------------------------------------------------------------
