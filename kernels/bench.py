@@ -415,7 +415,6 @@ def print_registers() -> None:
 def sweep(length: int = 4096) -> str:
     """GPU only: forward + backward at several training chunk lengths and the forward alone (no gradients) at
     several long ones, autotune picking the channels per program; then the configurations autotune chose."""
-    fused = importlib.import_module("kernels.selective_scan")
     inputs = selective_scan_inputs(BATCH, DIM, length, STATE, device="cuda")
     lines = [f"| chunk (block_l) at L = {length} | pass | ms |", "|---|---|---|"]
     for block_l, label in ((64, "fwd+bwd"), (128, "fwd+bwd"), (256, "fwd+bwd"),
@@ -424,10 +423,22 @@ def sweep(length: int = 4096) -> str:
             return kernels.selective_scan(**x, block_l=block)
         run = forward_and_backward(fn, inputs, SELECTIVE_GRADS) if label == "fwd+bwd" else (lambda f=fn: f(**inputs))
         lines.append(f"| {block_l} | {label} | {gpu_time_ms(run):.3f} |")
-    lines += ["", "Autotune's choices (kernel, chunk: key -> config):"]
+    return "\n".join([*lines, "", autotune_choices()])
+
+
+def autotune_choices() -> str:
+    """What autotune picked in this process, per kernel, chunk length and (dim, L, N, …, dtypes) key."""
+    fused = importlib.import_module("kernels.selective_scan")
+    lines = ["Autotune's choices (kernel, chunk length: dim, L, N, input dtype -> config):"]
     for (kernel, block_l), tuner in fused._TUNED.items():
         for key, config in tuner.cache.items():
-            lines.append(f"- {kernel.fn.__name__}, block_l {block_l}: {key[:3]} -> {config}")
+            try:        # the cache's key layout is Triton's own: never lose a benchmark over it
+                dtypes = [part for part in key if isinstance(part, str) and "float" in part][:1]
+                lines.append(f"- {kernel.fn.__name__}, {block_l}: {key[0]}, {key[1]}, {key[2]}, {dtypes} -> "
+                             f"BLOCK_D {config.kwargs['BLOCK_D']}, UNROLL {config.kwargs['UNROLL']}, "
+                             f"{config.num_warps} warps")
+            except (IndexError, KeyError, TypeError, AttributeError):
+                lines.append(f"- {kernel.fn.__name__}, {block_l}: {key} -> {config}")
     return "\n".join(lines)
 
 
@@ -490,8 +501,7 @@ def main(argv=None) -> str:
                         markdown(selective),
                         f"### First-order scan, ({BATCH}, {DIM}, T) float32 (ms)", markdown(first_order),
                         f"### Complex scan, ({BATCH}, {DIM}, T) complex64 (ms)", markdown(complex_rows)])
-    if not HAS_CUDA:
-        text += "\n\n" + cpu_sanity_row()
+    text += "\n\n" + (autotune_choices() if HAS_CUDA else cpu_sanity_row())
     print(text)
     if args.record:
         with open(args.record, "w") as handle:
