@@ -1,6 +1,7 @@
 """Lesson 06: the selective scan against a plain loop of the equations, its two implementations against each
 other (forward and backward, awkward shapes), clear errors, the Mamba block's causality, ZOH against Euler,
 the tasks, and a short seeded training run on selective copying."""
+import inspect
 import itertools
 import math
 
@@ -8,11 +9,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lessons import tasks
+from lessons import ssm, tasks
+from lessons.exercises import ssm as checks
 from lessons.experiments import ssm as experiments
-from lessons.ssm import (MambaBlock, MambaModel, a_log_init, check_selective_scan_inputs, discretise_euler,
-                         discretise_zoh, dt_bias_init, final_state_weights, selective_scan, selective_scan_inputs,
-                         selective_scan_loop, zoh_euler_gap)
+from lessons.solutions import ssm as solutions
+from lessons.ssm import (MambaBlock, MambaModel, a_log_init, causal_convolution, check_selective_scan_inputs,
+                         discretise_euler, discretise_zoh, dt_bias_init, final_state_weights, lti_kernel,
+                         selective_scan, selective_scan_inputs, selective_scan_loop, ssm_matrix, toeplitz_gap,
+                         zoh_euler_gap)
+from lessons.training import accuracy, fit
+from lessons.widgets import ssm as widget
+from lessons.widgets.ssm import HAND_SET, SelectivityExplorer
+from tests.test_widgets import PNG_MAGIC, control_settings, drawn_values_are_finite
 
 IMPLEMENTATIONS = [selective_scan, selective_scan_loop]
 TOL = {"rtol": 1e-9, "atol": 1e-10}        # float64 against float64
@@ -436,8 +444,6 @@ def test_encode_decode_round_trip_and_errors():
 # Training: a short seeded run on selective copying improves the loss
 # ---------------------------------------------------------------------------------------------
 def test_training_on_selective_copying_improves_the_loss():
-    from lessons.training import fit
-
     torch.manual_seed(0)
     model = MambaModel(tasks.vocab_size(4), tasks.vocab_size(4), d_model=16, d_state=8, n_layers=2, seed=0)
     generator = torch.Generator().manual_seed(0)
@@ -451,9 +457,6 @@ def test_training_on_selective_copying_improves_the_loss():
 # Exercise checks: solutions pass, typical wrong answers get a hint
 # ---------------------------------------------------------------------------------------------
 def test_discretise_check():
-    from lessons.exercises import ssm as checks
-    from lessons.solutions import ssm as solutions
-
     assert checks.check_discretise(solutions.discretise)
     cases = {
         "1 + ΔA": lambda d, A, B: (1 + d * A, d * B),
@@ -470,9 +473,6 @@ def test_discretise_check():
 
 
 def test_gate_prediction_check():
-    from lessons.exercises import ssm as checks
-    from lessons.solutions import ssm as solutions
-
     assert checks.check_gate_prediction(solutions.GATE_PREDICTION)
     for answer, expected in [(0.8, "1 + ΔA"), (-0.2, "ΔA itself"), (math.exp(-2), "left out Δ"),
                              (0.5, "not it"), (None, "haven't made a prediction"), ("0.82", "not a number")]:
@@ -481,9 +481,6 @@ def test_gate_prediction_check():
 
 
 def test_state_shape_check():
-    from lessons.exercises import ssm as checks
-    from lessons.solutions import ssm as solutions
-
     assert checks.check_state_shape(solutions.STATE_SHAPE)
     assert checks.check_state_shape(list(solutions.STATE_SHAPE))
     for answer, expected in [((4, 64), "one number per channel"), ((4, 16), "shares one state"),
@@ -497,8 +494,6 @@ def test_state_shape_check():
 # The explorer (the lead adds it to tests/test_widgets.py's sweep too)
 # ---------------------------------------------------------------------------------------------
 def test_explorer_every_slider_changes_the_readout_in_every_mode():
-    from lessons.widgets.ssm import SelectivityExplorer
-
     explorer = SelectivityExplorer(model=MambaModel(tasks.vocab_size(8), tasks.vocab_size(8), d_model=8, d_state=4))
     for mode in explorer.controls["mode"].options:
         explorer.update(mode=mode, delta_scale=1.0, a_scale=1.0)
@@ -510,11 +505,9 @@ def test_explorer_every_slider_changes_the_readout_in_every_mode():
 
 
 def test_explorer_reports_selectivity_and_plain_errors():
-    from lessons.widgets.ssm import HAND_SET, TIME_INVARIANT, SelectivityExplorer
-
     explorer = SelectivityExplorer()
     selective = explorer.update(text="..a.....b.........", mode=HAND_SET)
-    fixed = explorer.update(mode=TIME_INVARIANT)
+    fixed = explorer.update(mode=widget.TIME_INVARIANT)
     share = lambda text: int(text.split("symbols hold ")[1].split("%")[0])          # noqa: E731
     assert share(selective) > 80 > 30 > share(fixed)
     assert "unknown characters ['7']" in explorer.update(text="ab7")
@@ -526,9 +519,6 @@ def test_explorer_reports_selectivity_and_plain_errors():
 
 
 def test_explorer_survives_the_generic_sweep():
-    from lessons.widgets.ssm import SelectivityExplorer
-    from tests.test_widgets import PNG_MAGIC, control_settings, drawn_values_are_finite
-
     explorer = SelectivityExplorer()
     for setting in control_settings(explorer, points=3):
         text = explorer.update(**setting)
@@ -540,8 +530,6 @@ def test_explorer_survives_the_generic_sweep():
 # The notebook's helpers
 # ---------------------------------------------------------------------------------------------
 def test_fixed_delta_ssm_is_a_convolution_and_selective_one_is_not():
-    from lessons.ssm import causal_convolution, lti_kernel, ssm_matrix, toeplitz_gap
-
     g = torch.Generator().manual_seed(4)
     L, A = 13, -torch.rand(3, generator=g, dtype=torch.float64) - 0.1
     B, C = torch.randn(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
@@ -560,10 +548,6 @@ def test_fixed_delta_ssm_is_a_convolution_and_selective_one_is_not():
 
 
 def test_notation_table_points_at_real_lines():
-    import inspect
-
-    from lessons import ssm
-
     lines = inspect.getsource(ssm).splitlines()
     table = experiments.notation_table().splitlines()
     assert len(table) == len(experiments.NOTATION) + 2                             # header and its rule
@@ -573,25 +557,21 @@ def test_notation_table_points_at_real_lines():
 
 
 def test_selection_by_token_kind_and_position_accuracy():
-    from lessons.experiments.ssm import selection_by_token_kind, selection_table
-    from lessons.training import accuracy
-
     model = MambaModel(tasks.vocab_size(4), tasks.vocab_size(4), d_model=8, d_state=4)
     x, y, mask = tasks.selective_copying(16, 3, 10, 4, generator=torch.Generator().manual_seed(0))
-    by_kind = selection_by_token_kind(model, x)
+    by_kind = experiments.selection_by_token_kind(model, x)
     assert len(by_kind) == 2 and set(by_kind[0]) == {"Δ", "‖B‖", "‖C‖"}
     assert set(by_kind[0]["Δ"]) == {"symbol", "noise", "go"} and all(v > 0 for v in by_kind[0]["Δ"].values())
-    assert "symbol/noise" in selection_table(by_kind)
+    assert "symbol/noise" in experiments.selection_table(by_kind)
     accuracies = accuracy(model, x, y, mask, per_position=True)
     assert len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies)
     assert sum(accuracies) / 3 == pytest.approx(accuracy(model, x, y, mask))
 
 
 def test_copying_experiment_runs_both_models_on_a_tiny_budget():
-    from lessons.experiments.ssm import SELECTIVE, TIME_INVARIANT, copying_experiment, make_copying_model
-
-    runs = copying_experiment(verbose=False, region=6, n_memorize=2, n_symbols=3, steps=2, batch=4, d_model=8)
-    assert [run.name for run in runs] == [TIME_INVARIANT, SELECTIVE]
+    runs = experiments.copying_experiment(verbose=False, region=6, n_memorize=2, n_symbols=3, steps=2, batch=4,
+                                          d_model=8)
+    assert [run.name for run in runs] == [experiments.TIME_INVARIANT, experiments.SELECTIVE]
     assert all(len(run.history["loss"]) == 2 and len(run.per_position) == 2 for run in runs)
     with pytest.raises(ValueError, match="`name` must be"):
-        make_copying_model("GRU", 3)
+        experiments.make_copying_model("GRU", 3)
