@@ -70,6 +70,11 @@ def test_conda_and_pip_routes_agree():
             f"{name}: requirements.txt pins {version}, environment.yml {conda[name] or 'nothing'}"
 
 
+def test_binder_builds_the_conda_route():
+    # With a binder/ folder, Binder reads only the files in it: environment.yml there must be the root one.
+    assert (ROOT / "binder" / "environment.yml").resolve() == (ROOT / "environment.yml").resolve()
+
+
 def test_readme_states_the_pinned_torch_and_triton():
     readme = (ROOT / "README.md").read_text()
     for name in ("torch", "triton"):
