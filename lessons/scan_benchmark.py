@@ -28,7 +28,7 @@ from lessons.utils import markdown_table, median_time
 
 Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # a, b -> h, all of one layout's shape
 LAYOUTS = {"time-major": 1, "time-last": -1}                      # layout -> the dim the scan runs along
-PEER, OURS = "mambapy pscan (peer)", "linear_scan"
+PEER, OURS, LOOP = "mambapy pscan (peer)", "linear_scan", "loop (sequential_scan)"
 
 
 def peer_pscan() -> Scan | None:
@@ -44,7 +44,7 @@ def candidates(layout: str = "time-major", include_peer: bool = True) -> dict[st
     """Every scan to time, by name, as f(a, b) scanning the layout's time axis."""
     dim = LAYOUTS[layout]
     scans = {
-        "loop (sequential_scan)": lambda a, b: sequential_scan(a, b, dim=dim),
+        LOOP: lambda a, b: sequential_scan(a, b, dim=dim),
         "hillis_steele_scan": lambda a, b: hillis_steele_scan(a, b, dim=dim),
         "blelloch_scan": lambda a, b: blelloch_scan(a, b, dim=dim),
         "chunked_scan(64)": lambda a, b: chunked_scan(a, b, dim=dim, chunk_size=64),
@@ -103,6 +103,19 @@ def format_table(rows: list[dict]) -> str:
                                 f"{row['ms'][name]:.1f}" + (" (wrong)" if is_wrong(row["max_error"][name]) else "")
                                 for name in names] for row in rows]
     return markdown_table(cells, ["n", *names])
+
+
+def summary(row: dict) -> str:
+    """One sentence read from a timing row: the exact entries from fastest to slowest, each also as a multiple
+    of the loop's time, then the entries that were fast but wrong. Prose about a run should quote this."""
+    ms = {name: t for name, t in row["ms"].items() if t is not None}
+    exact = sorted((name for name in ms if not is_wrong(row["max_error"][name])), key=ms.get)
+    wrong = [name for name in ms if name not in exact]
+    loop = ms.get(LOOP)
+    ranked = [f"{name} {ms[name]:.1f} ms" + (f" ({ms[name] / loop:.2g}× the loop's time)"
+                                              if loop and name != LOOP else "") for name in exact]
+    return (f"At n = {row['n']}, exact entries from fastest to slowest: {', '.join(ranked)}"
+            + (f"; fast but wrong: {', '.join(f'{name} {ms[name]:.1f} ms' for name in wrong)}." if wrong else "."))
 
 
 def speed_ups(rows: list[dict], slower: str, faster: str = OURS) -> dict[int, float]:

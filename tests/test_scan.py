@@ -500,3 +500,13 @@ def test_benchmark_script_prints_both_layouts():
     assert result.stdout.count("| 16 |") == 2 and result.stdout.count("| 32 |") == 2
     assert "time-major: shape (1, n, 96, 16)" in result.stdout and "time-last: shape (1, 96, 16, n)" in result.stdout
     assert "time-last time / time-major time" in result.stdout and "machine:" in result.stdout
+
+
+def test_benchmark_summary_reads_the_order_from_the_numbers():
+    from lessons.scan_benchmark import LOOP, summary
+
+    row = {"n": 64, "ms": {LOOP: 10.0, "b": 5.0, "a": 20.0, "shortcut": 1.0, "left out": None},
+           "max_error": {LOOP: 0.0, "b": 1e-7, "a": 0.0, "shortcut": math.nan, "left out": None}}
+    assert summary(row) == ("At n = 64, exact entries from fastest to slowest: b 5.0 ms (0.5× the loop's time), "
+                            "loop (sequential_scan) 10.0 ms, a 20.0 ms (2× the loop's time); "
+                            "fast but wrong: shortcut 1.0 ms.")
