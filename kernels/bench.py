@@ -387,7 +387,7 @@ def register_configurations():
     forward_tile, training_tile = (1, fused.FORWARD_BLOCK_L), (1, fused.TRAINING_BLOCK_L)
     scan_options = dict(REVERSE=False, BLOCK_T=first_order.DEFAULT_MAX_BLOCK_T, COMPUTE=tl.float32)
     complex_options, warps = dict(scan_options, STRIDE=2), first_order.DEFAULT_MAX_BLOCK_T // 256
-    tile = lambda block: dict(BLOCK_D=block[0], BLOCK_L=block[1], UNROLL=1)   # noqa: E731
+    tile = lambda block: dict(BLOCK_D=block[0], BLOCK_L=block[1])   # noqa: E731
     return [
         ("scan forward", first_order.scan_forward_kernel, "*fp32", scan_options, warps),
         ("scan backward", first_order.scan_backward_kernel, "*fp32", scan_options, warps),
@@ -435,8 +435,7 @@ def autotune_choices() -> str:
             try:        # the cache's key layout is Triton's own: never lose a benchmark over it
                 dtypes = [part for part in key if isinstance(part, str) and "float" in part][:1]
                 lines.append(f"- {kernel.fn.__name__}, {block_l}: {key[0]}, {key[1]}, {key[2]}, {dtypes} -> "
-                             f"BLOCK_D {config.kwargs['BLOCK_D']}, UNROLL {config.kwargs['UNROLL']}, "
-                             f"{config.num_warps} warps")
+                             f"BLOCK_D {config.kwargs['BLOCK_D']}, {config.num_warps} warps")
             except (IndexError, KeyError, TypeError, AttributeError):
                 lines.append(f"- {kernel.fn.__name__}, {block_l}: {key} -> {config}")
     return "\n".join(lines)

@@ -157,7 +157,6 @@ def selective_scan_forward_kernel(
     WRITE_LAST_STATE: tl.constexpr, SAVE_STATES: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,  # powers of two, BLOCK_N ≥ N
     COMPUTE: tl.constexpr,          # tl.float32 (tl.float64 for float64 inputs)
-    UNROLL: tl.constexpr,           # state indices per trip of the loop over n (1 or 2): more work in flight
 ):
     batch = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)                        # (BD,) channels
@@ -179,7 +178,7 @@ def selective_scan_forward_kernel(
         dt, _ = load_delta(delta_ptr, at, mask, bias, SOFTPLUS, COMPUTE)          # (BD, BL); 0 -> identity gate
         dtu = dt * u
         y = skip * u                                                              # (BD, BL)
-        for k in tl.range(0, N, loop_unroll_factor=UNROLL):                      # one state index at a time
+        for k in range(0, N):                                                     # one state index at a time
             A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None] * LOG2_E   # (BD, 1) column k of A, ·log₂e
             B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
             C_k = load_projection(C_ptr, batch, d, k, t, dim, N, L, C_VARYING, COMPUTE)
@@ -225,7 +224,6 @@ def selective_scan_backward_kernel(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_GRAD_LAST: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr, COMPUTE: tl.constexpr,
-    UNROLL: tl.constexpr,
 ):
     batch = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -264,7 +262,7 @@ def selective_scan_backward_kernel(
         y = skip * u                                                              # rebuilt for ∂L/∂z
         du = dy * skip
         ddt = tl.zeros_like(dt)
-        for k in tl.range(0, N, loop_unroll_factor=UNROLL):
+        for k in range(0, N):
             A_k = load_a_column(A_ptr, d, k, dim, N, COMPUTE)[:, None]            # (BD, 1)
             A2_k = A_k * LOG2_E
             B_k = load_projection(B_ptr, batch, d, k, t, dim, N, L, B_VARYING, COMPUTE)
@@ -328,13 +326,12 @@ def warps_for(block_d: int, block_l: int) -> int:
 
 
 def tile_configs(block_l: int) -> list[triton.Config]:
-    """(channels per program, warps) × unrolling that autotune tries for chunks of `block_l` steps. On the H200
-    (results/kernels_gpu.md) it chose 1–2 channels with one warp for 128-step chunks and 1 channel with 4 warps
-    for 1024-step ones, out of 1–8 channels and 1–8 warps; the list keeps the neighbourhood of those picks."""
+    """(channels per program, warps) that autotune tries for chunks of `block_l` steps. On the H200
+    (results/kernels_gpu.md), out of 1–8 channels and 1–8 warps, it chose 1–2 channels with one warp for
+    128-step chunks and 1 channel with 4 warps for 1024-step ones; the list keeps those picks' neighbourhood."""
     warps = warps_for(1, block_l)
     tiles = [(1, warps), (1, warps // 2), (2, warps)] if warps > 1 else [(1, 1), (2, 1), (2, 2)]
-    return [triton.Config({"BLOCK_D": block_d, "UNROLL": unroll}, num_warps=w)
-            for block_d, w in tiles for unroll in (1, 2)]
+    return [triton.Config({"BLOCK_D": block_d}, num_warps=w) for block_d, w in tiles]
 
 
 def _autotuned(kernel, block_l: int, reset: list[str] | None = None):
@@ -376,8 +373,7 @@ def launch(kernel, grid_size: tuple[int, int], tile: tuple[int | None, int], *ar
         tuned_kernel(kernel, block_l)[grid](*args, BLOCK_L=block_l, **constexprs)
         return
     options = {} if INTERPRETED else {"num_warps": warps_for(block_d, block_l)}
-    kernel[(batch, triton.cdiv(dim, block_d))](*args, BLOCK_D=block_d, BLOCK_L=block_l, UNROLL=1, **constexprs,
-                                               **options)
+    kernel[(batch, triton.cdiv(dim, block_d))](*args, BLOCK_D=block_d, BLOCK_L=block_l, **constexprs, **options)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,12 +161,12 @@ def good(**changes) -> dict:
 
 @pytest.mark.parametrize("changes,error,message", [
     ({"u": torch.ones(2, 3)}, ValueError, "`u` must have 3 dimensions"),
-    ({"delta": torch.ones(2, 3, 6)}, ValueError, "`delta` must be"),
+    ({"delta": torch.ones(2, 3, 6)}, ValueError, "`delta` must have shape \\(batch, dim, L\\)"),
     ({"A": torch.ones(4, 3)}, ValueError, "did you pass \\(N, dim\\)"),
     ({"B": torch.ones(2, 5, 4)}, ValueError, "did you pass \\(batch, L, N\\)"),
     ({"C": torch.ones(3, 5)}, ValueError, "`C` must be"),
-    ({"D": torch.ones(4)}, ValueError, "`D` must be a real \\(dim,\\)"),
-    ({"z": torch.ones(2, 3, 4)}, ValueError, "`z` must be"),
+    ({"D": torch.ones(4)}, ValueError, "`D` must have shape \\(dim,\\)"),
+    ({"z": torch.ones(2, 3, 4)}, ValueError, "`z` must have shape"),
     ({"u": torch.ones(2, 3, 5, dtype=torch.int64)}, TypeError, "`u` must be a floating-point tensor"),
     ({"A": -torch.ones(3, 4, dtype=torch.complex64), "B": torch.ones(3, 4, dtype=torch.complex64),
       "C": torch.ones(3, 4, dtype=torch.complex64)}, NotImplementedError, "real `A`"),
