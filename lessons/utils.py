@@ -49,26 +49,24 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def markdown_table(rows: Sequence[Sequence], columns: Sequence[str], number_format: str = ".4g") -> str:
-    """A Markdown table: one header row of `columns`, then `rows`; numbers formatted with `number_format`,
-    strings as they are (so a caller can format one column its own way)."""
+class MarkdownTable(str):
+    """A Markdown table: text when printed, rendered as a table when a notebook cell shows it."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+def markdown_table(rows: Sequence[Sequence], columns: Sequence[str], number_format: str = ".4g") -> MarkdownTable:
+    """`columns` as the header, then one line per row; numbers formatted with `number_format`, strings as they
+    are (so a caller can format one column its own way). Show it as a cell's last line, or with display()."""
     def cell(value) -> str:
         return value if isinstance(value, str) else format(value, number_format)
 
-    widths = len(columns)
     for i, row in enumerate(rows):
-        if len(row) != widths:
-            raise ValueError(f"`rows[{i}]` must have {widths} cells, one per column, got {len(row)}.")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---:|" * widths]
+        require_int(f"len(rows[{i}])", len(row), minimum=len(columns), maximum=len(columns))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def show_table(rows: Sequence[Sequence], columns: Sequence[str], number_format: str = ".4g") -> None:
-    """Display markdown_table(rows, columns) in the notebook."""
-    from IPython.display import Markdown, display   # optional third-party: only notebooks display
-
-    display(Markdown(markdown_table(rows, columns, number_format)))
+    return MarkdownTable("\n".join(lines))
 
 
 def show_source(obj) -> None:

@@ -1,0 +1,43 @@
+"""lessons.utils: the seeding helper keeps the caller's random stream, the timer takes a median after warm-up,
+and tables come out as Markdown with one cell per column."""
+import time
+
+import pytest
+import torch
+
+from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
+
+
+def test_seeded_gives_the_same_draws_and_restores_the_callers_stream():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    with seeded(3):
+        first = torch.rand(4)
+    assert torch.equal(torch.rand(3), expected)                 # the caller's stream is untouched
+    with seeded(3):
+        assert torch.equal(torch.rand(4), first)
+    with pytest.raises(TypeError, match="`seed` must be an int"):
+        with seeded(1.5):
+            pass
+
+
+def test_median_time_warms_up_then_takes_the_median():
+    calls = []
+    seconds = median_time(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7 and 0 <= seconds < 0.1
+    with pytest.raises(ValueError, match="`repeats` must be an int in"):
+        median_time(lambda: None, repeats=0)
+
+
+def test_median_time_is_robust_to_one_slow_call():
+    delays = iter([0.0, 0.0, 0.05, 0.0, 0.0, 0.0])                # warm-up, then one slow call among five
+    assert median_time(lambda: time.sleep(next(delays)), repeats=5, warmup=1) < 0.01
+
+
+def test_markdown_table_formats_numbers_and_keeps_strings():
+    table = markdown_table([["a", 0.123456, 7], ["b", 3e-9, 1.5]], ["name", "x", "n"], number_format=".3g")
+    assert isinstance(table, MarkdownTable) and table._repr_markdown_() == str(table)
+    assert table.splitlines() == ["| name | x | n |", "|---:|---:|---:|", "| a | 0.123 | 7 |", "| b | 3e-09 | 1.5 |"]
+    with pytest.raises(ValueError, match=r"`len\(rows\[1\]\)` must be an int in \[2, 2\], got 1"):
+        markdown_table([[1, 2], [3]], ["p", "q"])
