@@ -20,11 +20,14 @@ Everything is computed in float32 (float64 for float64 inputs) and stored in the
 
 Exact zeros stay exact. The loop never multiplies gates together, but a parallel scan does, and a product of
 finite gates can overflow to ±inf (10 ** 39 in float32) where the loop's h is exactly 0 or was reset by a zero
-gate; plain arithmetic would then make inf·0 = NaN. So the combine and the chunk carry (forward and backward)
-take 0 as absorbing, which is what the loop computes: a zero state times any gate product is 0, and a product
-that contains a zero gate is 0. That is a compare and a select per multiply, which a memory-bound scan does not
-notice. (A NaN gate that meets an exactly-zero state is absorbed the same way; wherever it meets a nonzero
-state, h is NaN from there on, as in the loop.)
+gate; plain arithmetic would then make inf·0 = NaN. The exact answer takes 0 as absorbing (a zero state times
+any gate product is 0, and so is a product that contains a zero gate): `combine_exact_zeros`. Its compares and
+selects, run on every chunk, cost 10-14 % forward, 50 % forward + backward and 2x for the complex scan (measured
+on an H200), so each row is scanned with the plain combine, and scanned again with the exact one only if the
+plain scan left an inf or NaN anywhere in it; the two agree wherever the plain scan stays finite. The check
+costs one multiply per element, folded into the reduction that extracts each chunk's carry. A NaN gate that
+meets an exactly-zero state is absorbed; wherever it meets a nonzero state, h is NaN from there on, as in the
+loop.
 """
 from __future__ import annotations
 
@@ -48,15 +51,31 @@ DEFAULT_MAX_BLOCK_T = 1024   # longer rows are walked in chunks of this many ste
 
 
 @triton.jit
+def combine(a1, b1, a2, b2):
+    """Lesson 04's operator: (a₁, b₁) earlier, (a₂, b₂) later -> (a₁a₂, a₂b₁ + b₂)."""
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def complex_combine(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
+    """The same operator on complex numbers, each held as (real, imaginary) parts."""
+    ar = ar1 * ar2 - ai1 * ai2
+    ai = ar1 * ai2 + ai1 * ar2
+    br = ar2 * br1 - ai2 * bi1 + br2
+    bi = ar2 * bi1 + ai2 * br1 + bi2
+    return ar, ai, br, bi
+
+
+@triton.jit
 def apply_step(a, b, h):
     """The step (a, b) applied to the state h: a·h + b, where a zero state stays zero even if a is ±inf."""
     return tl.where(h == 0, b, a * h + b)
 
 
 @triton.jit
-def combine(a1, b1, a2, b2):
-    """Lesson 04's operator: (a₁, b₁) earlier, (a₂, b₂) later -> (a₁a₂, a₂b₁ + b₂), with exact zeros kept."""
-    a = tl.where((a1 == 0) | (a2 == 0), 0.0, a1 * a2)       # a reset (0) forgets even an overflowed product
+def combine_exact_zeros(a1, b1, a2, b2):
+    """`combine` with 0·(±inf) = 0: a zero state, or a product with a reset gate (0), stays exactly zero."""
+    a = tl.where((a1 == 0) | (a2 == 0), 0.0, a1 * a2)
     return a, apply_step(a2, b2, b1)
 
 
@@ -68,8 +87,8 @@ def complex_apply_step(ar, ai, br, bi, hr, hi):
 
 
 @triton.jit
-def complex_combine(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
-    """`combine` on complex numbers, each held as (real, imaginary) parts."""
+def complex_combine_exact_zeros(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
+    """`complex_combine` with 0·(±inf) = 0, as `combine_exact_zeros`."""
     reset = ((ar1 == 0) & (ai1 == 0)) | ((ar2 == 0) & (ai2 == 0))
     ar = tl.where(reset, 0.0, ar1 * ar2 - ai1 * ai2)
     ai = tl.where(reset, 0.0, ar1 * ai2 + ai1 * ar2)
@@ -96,6 +115,135 @@ def last_lane(x, lane, BLOCK_T: tl.constexpr):
 
 
 @triton.jit
+def last_lane_if_finite(x, lane, BLOCK_T: tl.constexpr):
+    """`last_lane`, but NaN if any lane of x is ±inf or NaN: x·0 is 0 for finite x and NaN otherwise, so the
+    check rides on the same reduction for one multiply per element."""
+    return tl.sum(tl.where(lane == BLOCK_T - 1, x, x * 0.0), axis=0)
+
+
+@triton.jit
+def needs_exact_rescan(last):
+    """True if the plain scan left an inf or NaN in its row (`last`, its final carry from `last_lane_if_finite`,
+    is then NaN or ±inf): x − x is 0 exactly for finite x, NaN otherwise."""
+    return last - last != 0
+
+
+@triton.jit
+def scan_chunk(a, b, carry, lane, BLOCK_T: tl.constexpr, EXACT: tl.constexpr):
+    """States h of one chunk of steps (a, b), BLOCK_T lanes, from the state `carry` before it; and the state to
+    carry on. Plain (EXACT False): lesson 04's combine, and the carry is NaN if any h is ±inf or NaN."""
+    if EXACT:
+        a_prefix, b_prefix = tl.associative_scan((a, b), 0, combine_exact_zeros)
+        h = apply_step(a_prefix, b_prefix, carry)
+        last = last_lane(h, lane, BLOCK_T)
+    else:
+        a_prefix, b_prefix = tl.associative_scan((a, b), 0, combine)
+        h = a_prefix * carry + b_prefix
+        last = last_lane_if_finite(h, lane, BLOCK_T)
+    return h, last
+
+
+@triton.jit
+def complex_scan_chunk(ar, ai, br, bi, carry_re, carry_im, lane, BLOCK_T: tl.constexpr, EXACT: tl.constexpr):
+    """`scan_chunk` for complex steps held as parts: (h_re, h_im, last_re, last_im)."""
+    if EXACT:
+        pr, pi, qr, qi = tl.associative_scan((ar, ai, br, bi), 0, complex_combine_exact_zeros)
+        hr, hi = complex_apply_step(pr, pi, qr, qi, carry_re, carry_im)
+        last_re, last_im = last_lane(hr, lane, BLOCK_T), last_lane(hi, lane, BLOCK_T)
+    else:
+        pr, pi, qr, qi = tl.associative_scan((ar, ai, br, bi), 0, complex_combine)
+        hr = pr * carry_re - pi * carry_im + qr
+        hi = pr * carry_im + pi * carry_re + qi
+        last_re, last_im = last_lane_if_finite(hr, lane, BLOCK_T), last_lane_if_finite(hi, lane, BLOCK_T)
+    return hr, hi, last_re, last_im
+
+
+@triton.jit
+def scan_row(gates_ptr, tokens_ptr, out_ptr, row_start, T, REVERSE: tl.constexpr, BLOCK_T: tl.constexpr,
+             COMPUTE: tl.constexpr, EXACT: tl.constexpr):
+    """h of one row, chunk by chunk, stored; returns the last state (see `scan_chunk` for EXACT)."""
+    carry = tl.zeros((), COMPUTE)                                   # h before this chunk
+    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
+        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, REVERSE)
+        a = tl.load(gates_ptr + row_start + t, mask=valid, other=1.0).to(COMPUTE)   # identity past the end
+        b = tl.load(tokens_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
+        h, carry = scan_chunk(a, b, carry, lane, BLOCK_T, EXACT)
+        tl.store(out_ptr + row_start + t, h.to(out_ptr.dtype.element_ty), mask=valid)
+    return carry
+
+
+@triton.jit
+def scan_row_backward(gates_ptr, states_ptr, grad_out_ptr, grad_gates_ptr, grad_tokens_ptr, row_start, T,
+                      REVERSE: tl.constexpr, BLOCK_T: tl.constexpr, COMPUTE: tl.constexpr, EXACT: tl.constexpr):
+    """The gradients of one row, by a scan from the end, stored; returns the last g (see `scan_chunk`)."""
+    STEP: tl.constexpr = -1 if REVERSE else 1                       # the forward pass moves t by STEP
+    carry = tl.zeros((), COMPUTE)                                   # g of the step after this chunk
+    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
+        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, not REVERSE)
+        has_next = valid & (t + STEP >= 0) & (t + STEP < T)
+        a_next = tl.load(gates_ptr + row_start + t + STEP, mask=has_next, other=0.0).to(COMPUTE)
+        a_next = tl.where(valid, a_next, 1.0)                       # identity past the end; 0 after the last step
+        dh = tl.load(grad_out_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
+        g, carry = scan_chunk(a_next, dh, carry, lane, BLOCK_T, EXACT)
+        has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
+        h_previous = tl.load(states_ptr + row_start + t - STEP, mask=has_previous, other=0.0).to(COMPUTE)
+        tl.store(grad_tokens_ptr + row_start + t, g.to(grad_tokens_ptr.dtype.element_ty), mask=valid)
+        tl.store(grad_gates_ptr + row_start + t, (g * h_previous).to(grad_gates_ptr.dtype.element_ty), mask=valid)
+    return carry
+
+
+@triton.jit
+def complex_scan_row(gates_re_ptr, gates_im_ptr, tokens_re_ptr, tokens_im_ptr, out_re_ptr, out_im_ptr, row_start, T,
+                     STRIDE: tl.constexpr, REVERSE: tl.constexpr, BLOCK_T: tl.constexpr, COMPUTE: tl.constexpr,
+                     EXACT: tl.constexpr):
+    """`scan_row` for complex parts; returns (last_re, last_im)."""
+    carry_re, carry_im = tl.zeros((), COMPUTE), tl.zeros((), COMPUTE)
+    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
+        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, REVERSE)
+        at = (row_start + t) * STRIDE
+        ar = tl.load(gates_re_ptr + at, mask=valid, other=1.0).to(COMPUTE)        # identity (1 + 0i, 0)
+        ai = tl.load(gates_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
+        br = tl.load(tokens_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
+        bi = tl.load(tokens_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
+        hr, hi, carry_re, carry_im = complex_scan_chunk(ar, ai, br, bi, carry_re, carry_im, lane, BLOCK_T, EXACT)
+        tl.store(out_re_ptr + at, hr.to(out_re_ptr.dtype.element_ty), mask=valid)
+        tl.store(out_im_ptr + at, hi.to(out_im_ptr.dtype.element_ty), mask=valid)
+    return carry_re, carry_im
+
+
+@triton.jit
+def complex_scan_row_backward(gates_re_ptr, gates_im_ptr, states_re_ptr, states_im_ptr, grad_re_ptr, grad_im_ptr,
+                              dgates_re_ptr, dgates_im_ptr, dtokens_re_ptr, dtokens_im_ptr, row_start, T,
+                              STRIDE: tl.constexpr, REVERSE: tl.constexpr, BLOCK_T: tl.constexpr,
+                              COMPUTE: tl.constexpr, EXACT: tl.constexpr):
+    """`scan_row_backward` for complex parts; returns (last_re, last_im)."""
+    STEP: tl.constexpr = -1 if REVERSE else 1
+    carry_re, carry_im = tl.zeros((), COMPUTE), tl.zeros((), COMPUTE)
+    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
+        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, not REVERSE)
+        at = (row_start + t) * STRIDE
+        has_next = valid & (t + STEP >= 0) & (t + STEP < T)
+        ar = tl.where(valid, tl.load(gates_re_ptr + at + STEP * STRIDE, mask=has_next, other=0.0).to(COMPUTE), 1.0)
+        ai = -tl.load(gates_im_ptr + at + STEP * STRIDE, mask=has_next, other=0.0).to(COMPUTE)   # conj(a_{t+1})
+        dr = tl.load(grad_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
+        di = tl.load(grad_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
+        gr, gi, carry_re, carry_im = complex_scan_chunk(ar, ai, dr, di, carry_re, carry_im, lane, BLOCK_T, EXACT)
+        has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
+        hr = tl.load(states_re_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
+        hi = tl.load(states_im_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
+        tl.store(dtokens_re_ptr + at, gr.to(dtokens_re_ptr.dtype.element_ty), mask=valid)
+        tl.store(dtokens_im_ptr + at, gi.to(dtokens_im_ptr.dtype.element_ty), mask=valid)
+        tl.store(dgates_re_ptr + at, (gr * hr + gi * hi).to(dgates_re_ptr.dtype.element_ty), mask=valid)
+        tl.store(dgates_im_ptr + at, (gi * hr - gr * hi).to(dgates_im_ptr.dtype.element_ty), mask=valid)
+    return carry_re, carry_im
+
+
+# Each kernel scans its row with the plain combine and, only if that left an inf or NaN in it (the last state
+# is then NaN or ±inf), scans the row again with exact zeros (see the module docstring). Two loops one after the
+# other, rather than a rescan inside the loop, keep the exact scan's registers off the fast path.
+
+
+@triton.jit
 def scan_forward_kernel(
     gates_ptr,                # (rows, T) contiguous: a_t
     tokens_ptr,               # (rows, T) contiguous: b_t
@@ -106,15 +254,9 @@ def scan_forward_kernel(
     COMPUTE: tl.constexpr,    # tl.float32 (tl.float64 for float64 inputs)
 ):
     row_start = tl.program_id(0).to(tl.int64) * T
-    carry = tl.zeros((), COMPUTE)                                   # h before this chunk
-    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
-        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, REVERSE)
-        a = tl.load(gates_ptr + row_start + t, mask=valid, other=1.0).to(COMPUTE)   # identity past the end
-        b = tl.load(tokens_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
-        a_prefix, b_prefix = tl.associative_scan((a, b), 0, combine)
-        h = apply_step(a_prefix, b_prefix, carry)
-        tl.store(out_ptr + row_start + t, h.to(out_ptr.dtype.element_ty), mask=valid)
-        carry = last_lane(h, lane, BLOCK_T)
+    last = scan_row(gates_ptr, tokens_ptr, out_ptr, row_start, T, REVERSE, BLOCK_T, COMPUTE, False)
+    if needs_exact_rescan(last):
+        scan_row(gates_ptr, tokens_ptr, out_ptr, row_start, T, REVERSE, BLOCK_T, COMPUTE, True)
 
 
 @triton.jit
@@ -130,21 +272,11 @@ def scan_backward_kernel(
     COMPUTE: tl.constexpr,    # tl.float32 or tl.float64
 ):
     row_start = tl.program_id(0).to(tl.int64) * T
-    STEP: tl.constexpr = -1 if REVERSE else 1                       # the forward pass moves t by STEP
-    carry = tl.zeros((), COMPUTE)                                   # g of the step after this chunk
-    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
-        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, not REVERSE)
-        has_next = valid & (t + STEP >= 0) & (t + STEP < T)
-        a_next = tl.load(gates_ptr + row_start + t + STEP, mask=has_next, other=0.0).to(COMPUTE)
-        a_next = tl.where(valid, a_next, 1.0)                       # identity past the end; 0 after the last step
-        dh = tl.load(grad_out_ptr + row_start + t, mask=valid, other=0.0).to(COMPUTE)
-        a_prefix, g_prefix = tl.associative_scan((a_next, dh), 0, combine)
-        g = apply_step(a_prefix, g_prefix, carry)
-        has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
-        h_previous = tl.load(states_ptr + row_start + t - STEP, mask=has_previous, other=0.0).to(COMPUTE)
-        tl.store(grad_tokens_ptr + row_start + t, g.to(grad_tokens_ptr.dtype.element_ty), mask=valid)
-        tl.store(grad_gates_ptr + row_start + t, (g * h_previous).to(grad_gates_ptr.dtype.element_ty), mask=valid)
-        carry = last_lane(g, lane, BLOCK_T)
+    last = scan_row_backward(gates_ptr, states_ptr, grad_out_ptr, grad_gates_ptr, grad_tokens_ptr, row_start, T,
+                             REVERSE, BLOCK_T, COMPUTE, False)
+    if needs_exact_rescan(last):
+        scan_row_backward(gates_ptr, states_ptr, grad_out_ptr, grad_gates_ptr, grad_tokens_ptr, row_start, T,
+                          REVERSE, BLOCK_T, COMPUTE, True)
 
 
 @triton.jit
@@ -159,19 +291,11 @@ def complex_scan_forward_kernel(
     COMPUTE: tl.constexpr,          # tl.float32 or tl.float64
 ):
     row_start = tl.program_id(0).to(tl.int64) * T
-    carry_re, carry_im = tl.zeros((), COMPUTE), tl.zeros((), COMPUTE)
-    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
-        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, REVERSE)
-        at = (row_start + t) * STRIDE
-        ar = tl.load(gates_re_ptr + at, mask=valid, other=1.0).to(COMPUTE)        # identity (1 + 0i, 0)
-        ai = tl.load(gates_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
-        br = tl.load(tokens_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
-        bi = tl.load(tokens_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
-        pr, pi, qr, qi = tl.associative_scan((ar, ai, br, bi), 0, complex_combine)
-        hr, hi = complex_apply_step(pr, pi, qr, qi, carry_re, carry_im)
-        tl.store(out_re_ptr + at, hr.to(out_re_ptr.dtype.element_ty), mask=valid)
-        tl.store(out_im_ptr + at, hi.to(out_im_ptr.dtype.element_ty), mask=valid)
-        carry_re, carry_im = last_lane(hr, lane, BLOCK_T), last_lane(hi, lane, BLOCK_T)
+    last_re, last_im = complex_scan_row(gates_re_ptr, gates_im_ptr, tokens_re_ptr, tokens_im_ptr, out_re_ptr,
+                                        out_im_ptr, row_start, T, STRIDE, REVERSE, BLOCK_T, COMPUTE, False)
+    if needs_exact_rescan(last_re) | needs_exact_rescan(last_im):
+        complex_scan_row(gates_re_ptr, gates_im_ptr, tokens_re_ptr, tokens_im_ptr, out_re_ptr, out_im_ptr, row_start,
+                         T, STRIDE, REVERSE, BLOCK_T, COMPUTE, True)
 
 
 @triton.jit
@@ -188,26 +312,13 @@ def complex_scan_backward_kernel(
     COMPUTE: tl.constexpr,          # tl.float32 or tl.float64
 ):
     row_start = tl.program_id(0).to(tl.int64) * T
-    STEP: tl.constexpr = -1 if REVERSE else 1
-    carry_re, carry_im = tl.zeros((), COMPUTE), tl.zeros((), COMPUTE)
-    for chunk in range(0, tl.cdiv(T, BLOCK_T)):
-        lane, t, valid = chunk_positions(chunk, T, BLOCK_T, not REVERSE)
-        at = (row_start + t) * STRIDE
-        has_next = valid & (t + STEP >= 0) & (t + STEP < T)
-        ar = tl.where(valid, tl.load(gates_re_ptr + at + STEP * STRIDE, mask=has_next, other=0.0).to(COMPUTE), 1.0)
-        ai = -tl.load(gates_im_ptr + at + STEP * STRIDE, mask=has_next, other=0.0).to(COMPUTE)   # conj(a_{t+1})
-        dr = tl.load(grad_re_ptr + at, mask=valid, other=0.0).to(COMPUTE)
-        di = tl.load(grad_im_ptr + at, mask=valid, other=0.0).to(COMPUTE)
-        pr, pi, qr, qi = tl.associative_scan((ar, ai, dr, di), 0, complex_combine)
-        gr, gi = complex_apply_step(pr, pi, qr, qi, carry_re, carry_im)
-        has_previous = valid & (t - STEP >= 0) & (t - STEP < T)
-        hr = tl.load(states_re_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
-        hi = tl.load(states_im_ptr + at - STEP * STRIDE, mask=has_previous, other=0.0).to(COMPUTE)
-        tl.store(dtokens_re_ptr + at, gr.to(dtokens_re_ptr.dtype.element_ty), mask=valid)
-        tl.store(dtokens_im_ptr + at, gi.to(dtokens_im_ptr.dtype.element_ty), mask=valid)
-        tl.store(dgates_re_ptr + at, (gr * hr + gi * hi).to(dgates_re_ptr.dtype.element_ty), mask=valid)
-        tl.store(dgates_im_ptr + at, (gi * hr - gr * hi).to(dgates_im_ptr.dtype.element_ty), mask=valid)
-        carry_re, carry_im = last_lane(gr, lane, BLOCK_T), last_lane(gi, lane, BLOCK_T)
+    last_re, last_im = complex_scan_row_backward(
+        gates_re_ptr, gates_im_ptr, states_re_ptr, states_im_ptr, grad_re_ptr, grad_im_ptr, dgates_re_ptr,
+        dgates_im_ptr, dtokens_re_ptr, dtokens_im_ptr, row_start, T, STRIDE, REVERSE, BLOCK_T, COMPUTE, False)
+    if needs_exact_rescan(last_re) | needs_exact_rescan(last_im):
+        complex_scan_row_backward(
+            gates_re_ptr, gates_im_ptr, states_re_ptr, states_im_ptr, grad_re_ptr, grad_im_ptr, dgates_re_ptr,
+            dgates_im_ptr, dtokens_re_ptr, dtokens_im_ptr, row_start, T, STRIDE, REVERSE, BLOCK_T, COMPUTE, True)
 
 
 # ---------------------------------------------------------------------------------------------

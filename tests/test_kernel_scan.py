@@ -16,7 +16,8 @@ import triton
 import triton.language as tl
 
 import kernels
-from kernels.scan import combine, complex_combine, complex_scan, complex_scan_parts, scan, scan_reference
+from kernels.scan import combine_exact_zeros, complex_combine_exact_zeros, complex_scan, complex_scan_parts, scan, \
+    scan_reference
 from lessons.scan import linear_scan
 
 pytestmark = pytest.mark.kernel
@@ -236,6 +237,15 @@ def test_gradient_stays_finite_through_overflowing_gate_products(dtype, reverse)
         torch.testing.assert_close(got, want, atol=0, rtol=1e-5)
 
 
+def test_a_nan_gate_makes_h_nan_from_there_on_as_in_the_loop():
+    """Exact zeros must not hide a NaN input: where a NaN gate meets a nonzero state, h is NaN from there on."""
+    gates, tokens = random_inputs(1, 2, 100, torch.float32, seed=4)
+    gates[..., 37] = math.nan
+    out, expected = scan(gates, tokens, block_t=16), scan_reference(gates, tokens)
+    assert expected[..., 37:].isnan().all() and not expected[..., :37].isnan().any()
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5, equal_nan=True)
+
+
 @triton.jit
 def load_row(x_ptr, row, n, BLOCK: tl.constexpr):
     """Row `row` of a (rows, n) float32 matrix, as a block of BLOCK ≥ n lanes."""
@@ -252,9 +262,10 @@ def store_row(out_ptr, row, n, value, BLOCK: tl.constexpr):
 
 @triton.jit
 def combine_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    """Column j of out (2, n) = combine of column j of x (4, n) = (a₁, b₁, a₂, b₂): n pairs side by side."""
-    a, b = combine(load_row(x_ptr, 0, n, BLOCK), load_row(x_ptr, 1, n, BLOCK), load_row(x_ptr, 2, n, BLOCK),
-                   load_row(x_ptr, 3, n, BLOCK))
+    """Column j of out (2, n) = combine_exact_zeros of column j of x (4, n) = (a₁, b₁, a₂, b₂)."""
+    a1, b1 = load_row(x_ptr, 0, n, BLOCK), load_row(x_ptr, 1, n, BLOCK)
+    a2, b2 = load_row(x_ptr, 2, n, BLOCK), load_row(x_ptr, 3, n, BLOCK)
+    a, b = combine_exact_zeros(a1, b1, a2, b2)
     store_row(out_ptr, 0, n, a, BLOCK)
     store_row(out_ptr, 1, n, b, BLOCK)
 
@@ -262,10 +273,11 @@ def combine_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
 @triton.jit
 def complex_combine_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
     """The same for complex pairs: x (8, n) holds the (re, im) parts of a₁, b₁, a₂, b₂, out (4, n) those of a, b."""
-    ar, ai, br, bi = complex_combine(load_row(x_ptr, 0, n, BLOCK), load_row(x_ptr, 1, n, BLOCK),
-                                     load_row(x_ptr, 2, n, BLOCK), load_row(x_ptr, 3, n, BLOCK),
-                                     load_row(x_ptr, 4, n, BLOCK), load_row(x_ptr, 5, n, BLOCK),
-                                     load_row(x_ptr, 6, n, BLOCK), load_row(x_ptr, 7, n, BLOCK))
+    ar1, ai1 = load_row(x_ptr, 0, n, BLOCK), load_row(x_ptr, 1, n, BLOCK)
+    br1, bi1 = load_row(x_ptr, 2, n, BLOCK), load_row(x_ptr, 3, n, BLOCK)
+    ar2, ai2 = load_row(x_ptr, 4, n, BLOCK), load_row(x_ptr, 5, n, BLOCK)
+    br2, bi2 = load_row(x_ptr, 6, n, BLOCK), load_row(x_ptr, 7, n, BLOCK)
+    ar, ai, br, bi = complex_combine_exact_zeros(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2)
     store_row(out_ptr, 0, n, ar, BLOCK)
     store_row(out_ptr, 1, n, ai, BLOCK)
     store_row(out_ptr, 2, n, br, BLOCK)
