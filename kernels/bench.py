@@ -355,25 +355,107 @@ def registers_table() -> str:
     return done.stdout + (done.stderr[-3000:] if done.returncode else "")
 
 
-def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int) -> tuple[int, int]:
-    """Compile one configuration of `kernel` for sm_90 with Triton's bundled ptxas; (registers, stack bytes)."""
+def sm90_cubin(kernel, pointer_type: str, constexprs: dict, num_warps: int, aligned: bool = False) -> bytes:
+    """Compile one configuration of `kernel` for sm_90 (H100/H200) without a GPU; the machine code (cubin).
+    `aligned` tells the compiler what a real launch tells it: pointers and the sizes dim and L are multiples of 16
+    (so loads can be vectorised), as they are in the benchmark."""
     import inspect
-    import re
 
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    names = inspect.signature(kernel.fn).parameters
+    names = list(inspect.signature(kernel.fn).parameters)
     signature = {k: "constexpr" if k in constexprs else pointer_type if k.endswith("_ptr") else "i32" for k in names}
-    compiled = triton.compile(ASTSource(kernel, signature, constexprs), target=GPUTarget("cuda", 90, 32),
-                              options={"num_warps": num_warps})
-    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        usage = subprocess.run([cuobjdump, "-res-usage", cubin.name], capture_output=True, text=True).stdout
+    attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(names) if k.endswith("_ptr") or k in ("dim", "L")}
+    source = ASTSource(kernel, signature, constexprs, attrs if aligned else None)
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps}).asm["cubin"]
+
+
+def cuobjdump(cubin: bytes, flag: str) -> str:
+    """Triton's bundled cuobjdump on `cubin`: '-res-usage' for registers, '-sass' for the machine code."""
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as file:
+        file.write(cubin)
+        file.flush()
+        return subprocess.run([tool, flag, file.name], capture_output=True, text=True, check=True).stdout
+
+
+def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int) -> tuple[int, int]:
+    """(registers, stack bytes) per thread of one configuration of `kernel` compiled for sm_90."""
+    import re
+
+    usage = cuobjdump(sm90_cubin(kernel, pointer_type, constexprs, num_warps), "-res-usage")
     found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
     return (int(found[1]), int(found[2])) if found else (-1, -1)
+
+
+def innermost_loop(sass: str) -> list[str]:
+    """The instructions of the innermost loop in SASS text: the shortest span between a backward branch and its
+    target. Each instruction line reads `/*0a30*/  OPCODE operands ;`."""
+    import re
+
+    code = [(int(m[1], 16), m[2].strip()) for m in re.finditer(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)]
+    loops = [(target, address) for address, text in code
+             for target in [int(t, 16) for t in re.findall(r"BRA (0x[0-9a-f]+)", text)] if target < address]
+    if not loops:
+        raise ValueError("no loop found in the SASS")
+    start, end = min(loops, key=lambda loop: loop[1] - loop[0])
+    return [text for address, text in code if start <= address <= end]
+
+
+def inner_loop_instructions(block_l: int | None = None, warps: int | None = None) -> dict[str, float]:
+    """(Run with TRITON_INTERPRET=0.) The forward kernel's loop over the state index, compiled for sm_90 at the
+    tile it runs with on a GPU without gradients: machine instructions per thread per trip, and per (b, d, t, n)
+    element (a trip handles BLOCK_L / (32·warps) elements per thread), with its exps (MUFU.EX2) and warp shuffles."""
+    import triton.language as tl
+
+    fused = importlib.import_module("kernels.selective_scan")
+    block_l = block_l or fused.FORWARD_BLOCK_L
+    warps = warps or 4
+    constexprs = dict(B_VARYING=True, C_VARYING=True, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True,
+                      BLOCK_N=STATE, COMPUTE=tl.float32, WRITE_LAST_STATE=False, SAVE_STATES=False,
+                      BLOCK_D=1, BLOCK_L=block_l)
+    loop = innermost_loop(cuobjdump(sm90_cubin(fused.selective_scan_forward_kernel, "*fp32", constexprs, warps,
+                                               aligned=True), "-sass"))
+    per_thread = block_l / (32 * warps)
+    opcodes = [text.split()[1] if text.startswith("@") else text.split()[0] for text in loop]
+    return {"block_l": block_l, "warps": warps, "instructions_per_trip": len(loop), "elements_per_thread": per_thread,
+            "instructions_per_element": len(loop) / per_thread,
+            "exps_per_element": sum(op.startswith("MUFU.EX2") for op in opcodes) / per_thread,
+            "shuffles_per_element": sum(op.startswith("SHFL") for op in opcodes) / per_thread}
+
+
+def compiled_inner_loop() -> dict[str, float]:
+    """inner_loop_instructions() from a subprocess with TRITON_INTERPRET=0 (callable from an interpreted session)."""
+    import json
+
+    code = "import json; from kernels.bench import inner_loop_instructions as f; print(json.dumps(f()))"
+    env = {**os.environ, "TRITON_INTERPRET": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if done.returncode:
+        raise RuntimeError(f"compiling for sm_90 failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def read_recorded(path: str) -> dict[str, list[dict[str, str]]]:
+    """The Markdown tables of a recorded benchmark (results/kernels_gpu.md), by the heading above each:
+    {"Selective scan, …": [{"L": "512", "pass": "forward", …}, …], …}."""
+    tables, heading, columns = {}, None, None
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if line.startswith("#"):
+                heading, columns = line.lstrip("#").strip(), None
+            elif line.startswith("|") and heading:
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                if columns is None:
+                    columns = cells
+                elif not set(line) <= set("|-: "):
+                    tables.setdefault(heading, []).append(dict(zip(columns, cells, strict=True)))
+            elif not line:
+                columns = None
+    return tables
 
 
 def register_configurations():

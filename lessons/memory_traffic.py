@@ -10,6 +10,11 @@ A of shape (dim, N), input-dependent B, C of shape (batch, N, L), and output y (
   (batch, dim, L, N) tensors is written once and read once, on top of reading the inputs and writing y.
 
 A time on the roofline is bytes / HBM bandwidth: the fastest any kernel can be if it moves those bytes.
+
+Bytes are one ceiling. With h in registers the fused kernel moves few bytes, and another ceiling comes first: the
+GPU must *issue* the kernel's instructions (an SM issues at most 128 thread-instructions per clock: 4 schedulers ×
+32 lanes) and evaluate its exps (the special-function unit: 16 per SM per clock, 1/8 of the FMA rate).
+`time_ceilings` gives the three times for one forward pass; the largest is the bound.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from lessons.checks import require_in_range, require_positive_int
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 STATE_BYTES = 4                    # the state and the (…, N) intermediates are float32 in every implementation
 FLOPS_PER_STATE_ELEMENT = 7        # exp(ΔA), Δ·u·B (2), A·h + Bu (2), C·h accumulated (2): per (b, d, t, n)
+ISSUE_PER_SM_PER_CLOCK = 128       # thread-instructions: 4 warp schedulers × 32 lanes (Ampere, Ada, Hopper)
+EXPS_PER_SM_PER_CLOCK = 16         # the special-function unit (MUFU.EX2): 4 per scheduler per clock
 
 
 @dataclass(frozen=True)
@@ -31,12 +38,14 @@ class Accelerator:
     sram_bytes_per_sm: int         # shared memory / L1 per streaming multiprocessor
     registers_bytes_per_sm: int    # register file per SM
     fp32_flops: float              # peak non-tensor-core FP32 FLOP/s (vendor figure)
+    sm_count: int                  # streaming multiprocessors
+    clock_hz: float                # SM clock under load (boost)
 
 
 ACCELERATORS = {
-    "NVIDIA H200": Accelerator("NVIDIA H200", 4.8e12, 228 * 1024, 256 * 1024, 67e12),
-    "NVIDIA A100 80GB": Accelerator("NVIDIA A100 80GB", 2.039e12, 164 * 1024, 256 * 1024, 19.5e12),
-    "NVIDIA RTX 4090": Accelerator("NVIDIA RTX 4090", 1.008e12, 100 * 1024, 256 * 1024, 82.6e12),
+    "NVIDIA H200": Accelerator("NVIDIA H200", 4.8e12, 228 * 1024, 256 * 1024, 67e12, 132, 1.98e9),
+    "NVIDIA A100 80GB": Accelerator("NVIDIA A100 80GB", 2.039e12, 164 * 1024, 256 * 1024, 19.5e12, 108, 1.41e9),
+    "NVIDIA RTX 4090": Accelerator("NVIDIA RTX 4090", 1.008e12, 100 * 1024, 256 * 1024, 82.6e12, 128, 2.52e9),
 }
 
 
@@ -147,3 +156,56 @@ def human_seconds(seconds: float) -> str:
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Three ceilings: bytes, exps, instructions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The least time of one fused forward pass under each limit, in seconds; the largest one binds."""
+
+    bytes: float               # the kernel's HBM bytes at the copy bandwidth
+    exps: float                # one exp per (b, d, t, n) on the special-function units
+    instructions: float        # `instructions_per_element` per (b, d, t, n) at the peak issue rate
+
+    @property
+    def bound(self) -> str:
+        """'bytes', 'exps' or 'instructions': the ceiling that binds."""
+        return max(("bytes", "exps", "instructions"), key=lambda name: getattr(self, name))
+
+    @property
+    def floor(self) -> float:
+        """The largest of the three: no kernel with these instructions can be faster."""
+        return getattr(self, self.bound)
+
+
+def time_ceilings(batch: int, dim: int, length: int, state: int, accelerator: Accelerator, *,
+                  copy_bytes_per_s: float, instructions_per_element: float, dtype: str = "float32") -> Ceilings:
+    """The three ceilings of the fused selective scan's forward pass (see the module docstring).
+
+    `copy_bytes_per_s` is a measured device-to-device copy (the practical byte roofline, below the vendor's
+    figure); `instructions_per_element` is what the compiled loop over the state index issues per (b, d, t, n)
+    (`kernels.bench.inner_loop_instructions` counts it in the machine code). Work done once per (b, d, t), outside
+    that loop, is left out: it is 1/N of the rest.
+    """
+    require_in_range("copy_bytes_per_s", copy_bytes_per_s, 1e6, 1e15)
+    require_in_range("instructions_per_element", instructions_per_element, 1, 1e4)
+    elements = batch * dim * length * state
+    per_second = accelerator.sm_count * accelerator.clock_hz
+    return Ceilings(bytes=selective_scan_traffic(batch, dim, length, state, dtype, fused=True).total / copy_bytes_per_s,
+                    exps=elements / (EXPS_PER_SM_PER_CLOCK * per_second),
+                    instructions=elements * instructions_per_element / (ISSUE_PER_SM_PER_CLOCK * per_second))
+
+
+def bound_changes_at(batch: int, dim: int, length: int, accelerator: Accelerator, *, copy_bytes_per_s: float,
+                     instructions_per_element: float, dtype: str = "float32", largest: int = 256) -> int | None:
+    """The smallest state size N at which the fused forward stops being bound by bytes (None up to `largest`)."""
+    for state in range(1, largest + 1):
+        ceilings = time_ceilings(batch, dim, length, state, accelerator, copy_bytes_per_s=copy_bytes_per_s,
+                                 instructions_per_element=instructions_per_element, dtype=dtype)
+        if ceilings.bound != "bytes":
+            return state
+    return None

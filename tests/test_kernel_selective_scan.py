@@ -341,3 +341,27 @@ def test_the_kernel_swaps_into_a_mamba_block():
     fused.scan = selective_scan
     x = torch.randn(2, 11, 6, device=DEVICE)                      # (batch, L, d_model)
     torch.testing.assert_close(fused(x), block(x), rtol=1e-4, atol=1e-5)
+
+
+def test_the_forward_loop_is_counted_in_sm90_machine_code():
+    """The lesson's instruction ceiling reads this count: compiled for sm_90 without a GPU, the forward's loop over
+    the state index computes exactly one exp per (b, d, t, n) and issues a plausible number of instructions."""
+    from kernels.bench import compiled_inner_loop
+
+    loop = compiled_inner_loop()
+    assert loop["exps_per_element"] == 1.0
+    assert 10 <= loop["instructions_per_element"] <= 200
+    assert loop["instructions_per_trip"] == loop["instructions_per_element"] * loop["elements_per_thread"]
+
+
+def test_the_recorded_gpu_tables_are_consistent():
+    """results/kernels_gpu.md as the lesson reads it: every selective-scan row has both times, and its speed-up
+    column is mamba's time over ours."""
+    from kernels.bench import read_recorded
+
+    tables = read_recorded(os.path.join(ROOT, "results", "kernels_gpu.md"))
+    rows = next(rows for heading, rows in tables.items() if heading.startswith("Selective scan"))
+    assert {row["L"] for row in rows} >= {"512", "2048", "4096", "8192", "16384"}
+    for row in rows:
+        ours, mamba = float(row["kernels.selective_scan"]), float(row["mamba_ssm CUDA"])
+        assert float(row["speed-up vs mamba"]) == pytest.approx(mamba / ours, abs=0.006), row

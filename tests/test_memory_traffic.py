@@ -1,9 +1,10 @@
 """Lesson 07: byte counts of the naive and the fused selective scan, checked by hand on small sizes."""
 import pytest
 
-from lessons.memory_traffic import (ACCELERATORS, Traffic, arithmetic_intensity, fits_on_chip, human_bytes,
-                                    human_seconds, input_bytes, roofline_seconds, selective_scan_traffic,
-                                    sram_per_block, state_expansion_cost, state_size_cost)
+from lessons.memory_traffic import (ACCELERATORS, EXPS_PER_SM_PER_CLOCK, ISSUE_PER_SM_PER_CLOCK, Traffic,
+                                    arithmetic_intensity, bound_changes_at, fits_on_chip, human_bytes, human_seconds,
+                                    input_bytes, roofline_seconds, selective_scan_traffic, sram_per_block,
+                                    state_expansion_cost, state_size_cost, time_ceilings)
 
 
 def test_fused_and_naive_bytes_match_a_hand_count():
@@ -60,3 +61,42 @@ def test_state_size_cost_counts_bytes():
     assert cost["all states"] == 2 * 8 * 16 * 100 * 4 and cost["one state"] == 2 * 8 * 16 * 4
     assert cost["inputs and outputs"] == (4 * 2 * 8 * 100 + 2 * 2 * 16 * 100) * 4
     assert state_size_cost(2, 8, 16, 100, "bfloat16")["all states"] == 2 * 8 * 16 * 100 * 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The three ceilings: bytes, exps, instructions
+# ---------------------------------------------------------------------------------------------
+H200 = ACCELERATORS["NVIDIA H200"]
+COPY = 4.25e12                                       # the copy bandwidth measured on the H200 (results/kernels_gpu.md)
+
+
+@pytest.mark.parametrize("state", [1, 3, 16, 64])
+def test_each_ceiling_is_its_definition(state):
+    instructions = 40.0
+    ceilings = time_ceilings(8, 1536, 4096, state, H200, copy_bytes_per_s=COPY, instructions_per_element=instructions)
+    elements, rate = 8 * 1536 * 4096 * state, H200.sm_count * H200.clock_hz
+    assert ceilings.bytes == pytest.approx(selective_scan_traffic(8, 1536, 4096, state, fused=True).total / COPY)
+    assert ceilings.exps == pytest.approx(elements / (EXPS_PER_SM_PER_CLOCK * rate))
+    assert ceilings.instructions == pytest.approx(elements * instructions / (ISSUE_PER_SM_PER_CLOCK * rate))
+    assert ceilings.floor == max(ceilings.bytes, ceilings.exps, ceilings.instructions)
+
+
+def test_the_bound_moves_from_bytes_to_instructions_as_the_state_grows():
+    """With h in registers bytes barely grow with N, instructions grow N-fold: past some N they bind."""
+    options = dict(copy_bytes_per_s=COPY, instructions_per_element=40.0)
+    change = bound_changes_at(8, 1536, 4096, H200, **options)
+    assert change is not None and change > 1
+    assert time_ceilings(8, 1536, 4096, change - 1, H200, **options).bound == "bytes"
+    for state in (change, change + 1, 64):
+        assert time_ceilings(8, 1536, 4096, state, H200, **options).bound == "instructions"
+    cheaper = bound_changes_at(8, 1536, 4096, H200, copy_bytes_per_s=COPY, instructions_per_element=10.0)
+    assert cheaper > change                           # fewer instructions per element: bytes bind for longer
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(copy_bytes_per_s=0, instructions_per_element=40), "copy_bytes_per_s"),
+    (dict(copy_bytes_per_s=COPY, instructions_per_element=0), "instructions_per_element"),
+])
+def test_ceilings_name_a_bad_rate(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        time_ceilings(8, 16, 32, 4, H200, **kwargs)
