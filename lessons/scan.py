@@ -386,14 +386,14 @@ class _LinearScan(torch.autograd.Function):
     def backward(ctx, grad_h):                                          # (n, R)
         a, h = ctx.saved_tensors
         gates = torch.cat([a[1:], torch.zeros_like(a[:1])]).conj()      # a_{t+1}; nothing follows the last step
-        g = _chunked_scan_inplace(gates.flip(0), grad_h.flip(0), ctx.chunk_size).flip(0)
+        g = _chunked_scan_inplace(gates.flip(0), grad_h.flip(0), ctx.chunk_size, owned=True).flip(0)
         grad_a = torch.cat([torch.zeros_like(g[:1]), g[1:] * h[:-1].conj()])   # a_0 meets no state: exactly 0
         return grad_a, g, None, None
 
 
 @torch.no_grad()
 def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | None,
-                          check_gates: Callable[[], object] | None = None) -> torch.Tensor:
+                          check_gates: Callable[[], object] | None = None, owned: bool = False) -> torch.Tensor:
     """h for a, b of shape (n, R), with no allocation inside the loops: one copy each, then addcmul_ in place.
 
     The copies are time-major ((n, R) contiguous) whatever a's and b's strides, so that every step below reads
@@ -401,13 +401,15 @@ def _chunked_scan_inplace(a: torch.Tensor, b: torch.Tensor, chunk_size: int | No
     would be R elements n apart. Full chunks take the chunked schedule; the last n mod chunk steps (fewer than
     a chunk) are a short loop, so nothing is padded. The default chunk is the power of two nearest √n.
     `check_gates()` runs only when some product of gates is not finite: it refuses infinite gates.
+    owned=True: a and b are fresh buffers of the caller's, to be overwritten (no copy when already contiguous).
     """
     n, width = a.shape
     chunk = min(chunk_size or 2 ** round(math.log2(math.sqrt(n))), n)
     chunks, covered = n // chunk, (n // chunk) * chunk
-    h = b.clone(memory_format=torch.contiguous_format)                   # (n, R), becomes the scan in place
+    fresh = (lambda x: x.contiguous()) if owned else (lambda x: x.clone(memory_format=torch.contiguous_format))
+    h = fresh(b)                                                         # (n, R), becomes the scan in place
     blocks = h[:covered].view(chunks, chunk, width)
-    prefix = a[:covered].clone(memory_format=torch.contiguous_format).view(chunks, chunk, width)  # a_start·…·a_t
+    prefix = fresh(a[:covered]).view(chunks, chunk, width)              # a_start·…·a_t inside each chunk
     for j in range(1, chunk):                                           # all chunks at once
         blocks[:, j].addcmul_(prefix[:, j], blocks[:, j - 1])
         prefix[:, j].mul_(prefix[:, j - 1])
