@@ -11,7 +11,7 @@ import math
 import torch
 
 from lessons.linear_rnn import check_recurrence_inputs, eigendecompose
-from lessons.checks import require_tensor
+from lessons.checks import require_positive_int, require_shape, require_tensor
 
 DRAW_CAP = 1e6   # impulse responses are capped at this magnitude, so growing ones stay drawable
 
@@ -35,8 +35,7 @@ def impulse_response(lam: complex, steps: int, cap: float = DRAW_CAP) -> tuple[t
     Computed in polar form, |λ|ᵗ = exp(t·ln|λ|), so |λ| > 1 never overflows: magnitudes above `cap`
     are clipped to it (the phase stays exact), and the flag says so.
     """
-    if steps < 1:
-        raise ValueError(f"`steps` must be at least 1, got {steps}.")
+    steps = require_positive_int("steps", steps)
     radius, angle = abs(lam), cmath.phase(lam)
     t = torch.arange(steps, dtype=torch.float64)
     if radius > 0:
@@ -110,8 +109,7 @@ def _check_readout(W: torch.Tensor, x: torch.Tensor, C: torch.Tensor) -> None:
     """W (H, H) and x (B, T, H) as in lesson 02, and C (O, H)."""
     check_recurrence_inputs(W, x, None)
     require_tensor("C", C, ndim=2)
-    if C.shape[1] != W.shape[0]:
-        raise ValueError(f"`C` must be (outputs, {W.shape[0]}) to read the state, got shape {tuple(C.shape)}.")
+    require_shape("C", C, (None, W.shape[0]), meaning="(outputs, H) to read the state")
 
 
 def hermitian_inverse_error(P: torch.Tensor) -> float:

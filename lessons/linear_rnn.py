@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import torch
 
-from lessons.checks import require_tensor
+from lessons.checks import require_shape, require_tensor
 
 
 def check_recurrence_inputs(W: torch.Tensor, x: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
     """Validate W (H, H), x (B, T, H), h0 (B, H) or None; return h0 (zeros if None)."""
     require_tensor("W", W, ndim=2)
     require_tensor("x", x, ndim=3)
-    if W.shape[0] != W.shape[1]:
-        raise ValueError(f"`W` must be square (H, H), got shape {tuple(W.shape)}.")
-    if x.shape[-1] != W.shape[0]:
-        raise ValueError(f"`x` must be (batch, time, {W.shape[0]}) to match W, got shape {tuple(x.shape)}.")
+    require_shape("W", W, (W.shape[0], W.shape[0]), meaning="square (H, H)")
+    require_shape("x", x, (None, None, W.shape[0]), meaning="(batch, time, H) to match W")
     if h0 is None:
         return x.new_zeros(x.shape[0], x.shape[-1])
     require_tensor("h0", h0, ndim=2)
-    if h0.shape != (x.shape[0], x.shape[-1]):
-        raise ValueError(f"`h0` must be (batch, H) = {(x.shape[0], x.shape[-1])}, got {tuple(h0.shape)}.")
-    return h0
+    return require_shape("h0", h0, (x.shape[0], x.shape[-1]), meaning="(batch, H)")
 
 
 def linear_rnn_loop(W: torch.Tensor, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
@@ -56,8 +52,7 @@ def linear_rnn_powers(W: torch.Tensor, x: torch.Tensor, h0: torch.Tensor | None 
 def eigendecompose(W: torch.Tensor):
     """(P, λ, P⁻¹) with W = P · diag(λ) · P⁻¹; complex64 for float32 W, complex128 for float64 W."""
     require_tensor("W", W, ndim=2)
-    if W.shape[0] != W.shape[1]:
-        raise ValueError(f"`W` must be square (H, H), got shape {tuple(W.shape)}.")
+    require_shape("W", W, (W.shape[0], W.shape[0]), meaning="square (H, H)")
     eigenvalues, P = torch.linalg.eig(W)        # columns of P are eigenvectors
     return P, eigenvalues, torch.linalg.inv(P)
 

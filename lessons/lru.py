@@ -263,18 +263,24 @@ def state_variance(radius: float, normalise: bool, length: int = 4000, batch: in
 
 
 def fit_one_eigenvalue(parameterisation: str, start: float = 0.99, target: float = 0.999, steps: int = 30,
-                       lr: float = 1e-3, length: int = 1000, batch: int = 64, seed: int = 0) -> list[float]:
-    """Learn one real λ with plain SGD so that h_T matches a teacher with λ = target; return |λ| per step.
+                       lr: float = 1e-3, length: int = 1000, batch: int = 64, seed: int = 0,
+                       optimiser: str = "sgd") -> list[float]:
+    """Learn one real λ so that h_T matches a teacher with λ = target; return |λ| per step.
 
-    parameterisation "λ" trains λ itself; "ν" trains ν with λ = exp(−exp(ν)). Same loss, same lr. The
-    list stops early (with inf) once the loss is no longer finite: the state has exploded.
+    parameterisation "λ" trains λ itself; "ν" trains ν with λ = exp(−exp(ν)). Same loss, same lr. optimiser
+    "sgd" steps by lr·gradient, so a huge gradient throws λ far; "adam" steps by about lr whatever the gradient's
+    size. The list stops early (with inf) once the loss is no longer finite: the state has exploded.
     """
     if parameterisation not in ("λ", "ν"):
         raise ValueError(f"`parameterisation` must be 'λ' or 'ν', got {parameterisation!r}.")
+    optimisers = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+    if optimiser not in optimisers:
+        raise ValueError(f"`optimiser` must be one of {sorted(optimisers)}, got {optimiser!r}.")
     generator = torch.Generator().manual_seed(seed)
     raw = torch.tensor(start if parameterisation == "λ" else float(nu_for_magnitude(start)),
                        dtype=torch.float64, requires_grad=True)
     to_lambda = (lambda p: p) if parameterisation == "λ" else lru_magnitude
+    step = optimisers[optimiser]([raw], lr=lr)
     radii = [start]
     for _ in range(steps):
         x = torch.randn(batch, length, generator=generator, dtype=torch.float64)       # (B, T)
@@ -283,8 +289,8 @@ def fit_one_eigenvalue(parameterisation: str, start: float = 0.99, target: float
         if not torch.isfinite(loss):
             radii.append(math.inf)
             break
-        (grad,) = torch.autograd.grad(loss, raw)
-        with torch.no_grad():
-            raw -= lr * grad
+        step.zero_grad()
+        loss.backward()
+        step.step()
         radii.append(abs(float(to_lambda(raw.detach()))))
     return radii

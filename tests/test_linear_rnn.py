@@ -84,7 +84,7 @@ def test_jordan_block_is_defective_and_perturbation_fixes_it_badly():
 @pytest.mark.parametrize("W,x,message", [
     (torch.zeros(3, 4), torch.zeros(1, 2, 3), "square"),
     (torch.zeros(3, 3), torch.zeros(2, 3), "3 dimensions"),
-    (torch.zeros(3, 3), torch.zeros(1, 2, 4), r"\(batch, time, 3\)"),
+    (torch.zeros(3, 3), torch.zeros(1, 2, 4), r"`x` must have shape \(batch, time, H\) .*, got \(1, 2, 4\)"),
     (torch.zeros(3, 3, dtype=torch.int64), torch.zeros(1, 2, 3), "floating-point"),
 ])
 def test_bad_input_is_named(W, x, message):

@@ -292,3 +292,34 @@ def test_explorer_readout_follows_each_slider():
     for name, value in (("nu", -6.0), ("theta", 1.0), ("r_min", 0.9), ("r_max", 0.95)):
         readouts.add(explorer.update(**{name: value}))
     assert len(readouts) == 5
+
+
+# ---------------------------------------------------------------------------------------------- experiments' tables
+def test_with_gamma_the_variance_is_one_within_the_stated_sampling_noise():
+    rows = [[cell.strip() for cell in row.split("|")[1:-1]]
+            for row in experiments.state_variance_table(radii=(0.5, 0.99), batch=2048).splitlines()[2:]]
+    for radius, _no_gamma, theory, with_gamma, noise, in_se in rows:
+        assert noise == f"±{math.sqrt(2 / 2047):.3f}"
+        assert abs(float(with_gamma) - 1) < 3 * float(noise.lstrip("±")) and abs(float(in_se)) < 3
+        assert float(theory) == pytest.approx(1 / (1 - float(radius) ** 2), abs=0.05)
+
+
+def test_gradient_and_accuracy_tables_hold_the_numbers():
+    rows = experiments.gradient_table(radii=(0.9,), length=200).splitlines()
+    sizes = lru.gradient_sizes(0.9, 200)
+    cells = [f"{sizes[key]:.3g}" for key in ("λ directly", "through ν", "through ν, with γ")]
+    assert rows[2] == "| 0.9 | " + " | ".join(cells) + " |"
+    runs = [experiments.RecallRun(name, length, accuracy, {}, None) for name, length, accuracy in
+            [("LRU", 8, 1.0), ("LSTM", 8, 0.5), ("LRU", 32, 0.25)]]
+    assert experiments.accuracy_table(runs).splitlines() == ["| L | LRU | LSTM |", "|---:|---:|---:|",
+                                                              "| 8 | 1.000 | 0.500 |", "| 32 | 0.250 | nan |"]
+
+
+def test_adam_moves_lambda_by_about_lr_per_step_where_sgd_throws_it_out_of_the_circle():
+    sgd = lru.fit_one_eigenvalue("λ", lr=1e-3, steps=5, length=300, optimiser="sgd")
+    adam = lru.fit_one_eigenvalue("λ", lr=1e-3, steps=5, length=300, optimiser="adam")
+    assert sgd[1] > 1.5 and math.isinf(sgd[-1])
+    steps = [later - earlier for earlier, later in zip(adam[:-1], adam[1:], strict=True)]
+    assert len(adam) == 6 and all(0 < step < 1.01e-3 for step in steps), steps   # Adam's first steps: ≈ lr each
+    with pytest.raises(ValueError, match="`optimiser` must be one of"):
+        lru.fit_one_eigenvalue("ν", optimiser="rmsprop")

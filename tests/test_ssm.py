@@ -575,3 +575,41 @@ def test_copying_experiment_runs_both_models_on_a_tiny_budget():
     assert all(len(run.history["loss"]) == 2 and len(run.per_position) == 2 for run in runs)
     with pytest.raises(ValueError, match="`name` must be"):
         experiments.make_copying_model("GRU", 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# lessons.experiments.ssm: the notebook's tables and views, against independent arithmetic
+# ---------------------------------------------------------------------------------------------
+TOKENS = tasks.encode("..a....b.....c.")
+
+
+def test_fixed_delta_table_reads_what_the_gates_left_of_the_first_symbol():
+    rows = experiments.fixed_delta_table(TOKENS, deltas=(0.01, 1.0)).splitlines()[2:]
+    A = -torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
+    age = len(TOKENS) - 1 - 2                                              # 'a' sits at position 2
+    for row, delta in zip(rows, (0.01, 1.0), strict=True):
+        left = float(torch.exp(A * delta * age).mean())
+        assert row.split("|")[-2].strip() == f"{left:.3f}"
+    assert rows[0].split("|")[2].strip() == "20%"                         # a small Δ keeps everything: 3 of 15
+
+
+def test_a_reset_on_every_symbol_keeps_the_last_symbol_and_forgets_the_earlier_ones():
+    _, weights = ssm.hand_set_weights(TOKENS, selective=True)
+    shares = dict(experiments.symbol_shares(weights, TOKENS))
+    assert list(shares) == ["a", "b", "c"] and shares["a"] < shares["b"] < shares["c"]
+    assert sum(shares.values()) == pytest.approx(ssm.symbol_share(weights, TOKENS), rel=1e-12)
+
+
+def test_convolution_view_fixed_is_a_convolution_and_selective_is_not():
+    view = experiments.convolution_view(TOKENS, fixed_delta=0.2, generator=torch.Generator().manual_seed(3))
+    assert view.gap_fixed < 1e-12 and view.gap_selective > 0.1
+    assert view.convolution_error < 1e-12 and view.matrix_error < 1e-12
+    assert view.M_fixed.shape == view.M_selective.shape == (len(TOKENS), len(TOKENS))
+
+
+def test_state_size_table_grows_with_n_only_where_all_states_are_written():
+    table = experiments.state_size_table(batch=2, dim=8, length=100, states=(1, 16))
+    rows = [[cell.strip() for cell in row.split("|")[1:-1]] for row in table.splitlines()[2:]]
+    # float32: u, Δ, z, y are 4·(2·8·100) numbers and B, C 2·(2·N·100); h_t for all steps 2·8·N·100, for one 2·8·N
+    assert rows[0] == ["1", "26.6 KiB", "6.2 KiB", "64 B"]                  # 4·(6400 + 400) B, 4·1600 B, 4·16 B
+    assert rows[1] == ["16", "50.0 KiB", "100.0 KiB", "1.0 KiB"]            # 4·(6400 + 6400) B, 4·25600 B, 4·256 B

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lessons.lru import LRU, LRUModel, gradient_sizes, lru_magnitude
+from lessons.lru import LRU, LRUModel, gradient_sizes, lru_magnitude, state_variance
 from lessons.tasks import recall_first_task
 from lessons.training import accuracy, fit
 from lessons.utils import MarkdownTable, markdown_table, seeded
@@ -20,6 +20,22 @@ def gradient_table(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000) -> Mark
         sizes = gradient_sizes(radius, length)
         rows.append([str(radius), sizes["λ directly"], sizes["through ν"], sizes["through ν, with γ"]])
     return markdown_table(rows, ["|λ|", "∂h/∂λ (λ directly)", "∂h/∂ν", "∂h/∂ν with γ"], number_format=".3g")
+
+
+def state_variance_table(radii=(0.5, 0.9, 0.99, 0.999), batch: int = 512) -> MarkdownTable:
+    """Var(h_T) of white noise through one eigenvalue, without and with γ, estimated from `batch` sequences.
+
+    The estimate of a Gaussian's variance from n samples has a relative standard error of √(2/(n − 1)) (6 % for
+    n = 512): with γ the variance is 1 up to that noise, which the last column states in standard errors."""
+    noise = math.sqrt(2 / (batch - 1))
+    rows = []
+    for radius in radii:
+        with_gamma = state_variance(radius, normalise=True, batch=batch)
+        rows.append([str(radius), f"{state_variance(radius, normalise=False, batch=batch):.1f}",
+                     f"{1 / (1 - radius**2):.1f}", f"{with_gamma:.3f}", f"±{noise:.3f}",
+                     f"{(with_gamma - 1) / noise:+.1f}"])
+    return markdown_table(rows, ["|λ|", "Var(h), no γ", "1/(1−|λ|²)", "Var(h), with γ", "sampling noise (1 s.e.)",
+                                 "(Var − 1) in s.e."])
 
 
 # ---------------------------------------------------------------------------------------------

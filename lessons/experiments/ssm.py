@@ -38,6 +38,17 @@ def fixed_delta_table(tokens: torch.Tensor, deltas=(0.01, 0.1, 0.3, 1.0, 3.0)) -
     return markdown_table(rows, ["Δ (fixed)", "symbols hold", "the last token holds", left])
 
 
+def symbol_shares(weights: torch.Tensor, tokens: torch.Tensor) -> list[tuple[str, float]]:
+    """(symbol, its share of Σ|final-state weight|) for each symbol token in order: weights (…, L), tokens (L,).
+
+    Shows which symbols the state still holds, e.g. that a reset on every symbol keeps the last one and forgets
+    the earlier ones."""
+    per_token = weights.abs().reshape(-1, weights.shape[-1]).sum(0)              # (L,)
+    shares = per_token / per_token.sum()
+    where = (tokens >= FIRST_SYMBOL).nonzero().flatten().tolist()
+    return [(decode(tokens[i:i + 1]), float(shares[i])) for i in where]
+
+
 @dataclass
 class ConvolutionView:
     """The hand-set SSM's (L, L) maps u ↦ y for a fixed and a selective Δ, and checks against the scan."""
