@@ -34,14 +34,6 @@ from lessons.utils import seeded
 # ---------------------------------------------------------------------------------------------
 
 
-def _in_compute_dtype(shapes: ScanShapes, u, delta, A, B, C, delta_bias, delta_softplus):
-    """u, Δ (bias and softplus applied), A, B, C in the compute dtype, shaped as both rungs use them."""
-    real = shapes.compute
-    delta = prepare_delta(delta, delta_bias, delta_softplus, real)               # (batch, dim, L)
-    A = A.to(_complex_dtype(real) if shapes.complex_a else real)                 # (dim, N)
-    return u.to(real), delta, A, _as_projection(B, shapes), _as_projection(C, shapes)
-
-
 def selective_scan_loop(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                         return_last_state=False):
     """The selective scan as a Python loop over time: mamba_ssm's selective_scan_ref, written plainly."""
@@ -96,6 +88,14 @@ ScanFunction = Callable[..., torch.Tensor]
 # ---------------------------------------------------------------------------------------------
 # Shared preparation: Δ, Ā = exp(ΔA), B and C as (batch, dim, N, L) or (dim, N)
 # ---------------------------------------------------------------------------------------------
+
+
+def _in_compute_dtype(shapes: ScanShapes, u, delta, A, B, C, delta_bias, delta_softplus):
+    """u, Δ (bias and softplus applied), A, B, C in the compute dtype, shaped as both rungs use them."""
+    real = shapes.compute
+    delta = prepare_delta(delta, delta_bias, delta_softplus, real)               # (batch, dim, L)
+    A = A.to(_complex_dtype(real) if shapes.complex_a else real)                 # (dim, N)
+    return u.to(real), delta, A, _as_projection(B, shapes), _as_projection(C, shapes)
 
 
 def prepare_delta(delta: torch.Tensor, delta_bias=None, delta_softplus: bool = False,
