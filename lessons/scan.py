@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lessons.checks import require_dim, require_no_inf, require_number, require_positive_int, require_same_device, \
-    require_tensor
+from lessons.checks import (require_dim, require_no_inf, require_number, require_positive_int, require_same_device,
+                            require_tensor)
 from lessons.training import train
 from lessons.utils import seeded
 
