@@ -613,3 +613,30 @@ def test_state_size_table_grows_with_n_only_where_all_states_are_written():
     # float32: u, Δ, z, y are 4·(2·8·100) numbers and B, C 2·(2·N·100); h_t for all steps 2·8·N·100, for one 2·8·N
     assert rows[0] == ["1", "26.6 KiB", "6.2 KiB", "64 B"]                  # 4·(6400 + 400) B, 4·1600 B, 4·16 B
     assert rows[1] == ["16", "50.0 KiB", "100.0 KiB", "1.0 KiB"]            # 4·(6400 + 6400) B, 4·25600 B, 4·256 B
+
+
+# ---------------------------------------------------------------------------------------------
+# The ablation of selectivity: only Δ, or only B and C, depend on the input
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("parts", [("delta",), ("B", "C"), ("delta", "B", "C")], ids="+".join)
+def test_partly_selective_blocks_keep_the_other_parts_constant_and_stay_causal(parts):
+    block = experiments.PartlySelectiveBlock(8, 4, parts)
+    x = torch.randn(2, 11, 8, generator=torch.Generator().manual_seed(4))
+    s = block.select(x)
+    assert (s.delta.std(dim=(0, 2)).max() > 1e-6) == ("delta" in parts)   # Δ varies only if selective
+    assert s.B.shape == ((2, 4, 11) if "B" in parts else (8 * 2, 4))
+    assert s.C.shape == ((2, 4, 11) if "C" in parts else (8 * 2, 4))
+    changed = x.clone()
+    changed[:, 7:] += 1.0
+    torch.testing.assert_close(block(x)[:, :7], block(changed)[:, :7])
+    with pytest.raises(ValueError, match="`selective` must name parts among"):
+        experiments.PartlySelectiveBlock(8, 4, ("A",))
+
+
+def test_the_ablation_runs_every_variant_on_a_tiny_budget():
+    runs = experiments.copying_experiment(names=tuple(experiments.ABLATIONS), verbose=False, region=6, n_memorize=2,
+                                          n_symbols=3, steps=2, batch=4, d_model=8)
+    assert [run.name for run in runs] == list(experiments.ABLATIONS)
+    only_delta, only_bc, full = (run.parameters for run in runs)
+    d_inner, N = 16, 16
+    assert only_bc == full and only_delta == full + 2 * 2 * d_inner * N      # constant B and C: (d_inner, N) per layer

@@ -6,16 +6,17 @@ import inspect
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lessons import ssm
 from lessons.lru import LRUModel
 from lessons.memory_traffic import human_bytes, state_size_cost
-from lessons.ssm import (HAND_SET_A, MambaModel, causal_convolution, final_state_weights, hand_set_deltas,
-                         lti_kernel, selective_scan, ssm_matrix, symbol_share, toeplitz_gap)
+from lessons.ssm import (HAND_SET_A, MambaBlock, MambaModel, Selection, causal_convolution, final_state_weights,
+                         hand_set_deltas, lti_kernel, selective_scan, ssm_matrix, symbol_share, toeplitz_gap)
 from lessons.tasks import FIRST_SYMBOL, GO, NOISE, decode, selective_copying, vocab_size
 from lessons.training import accuracy, fit, parameter_count
-from lessons.utils import MarkdownTable, markdown_table, median_time
+from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,14 +106,56 @@ COPYING = {"region": 24, "n_memorize": 4, "n_symbols": 8, "steps": 250, "batch":
 COPYING_FULL = {"region": 64, "n_memorize": 8, "n_symbols": 8, "steps": 1500, "batch": 32, "lr": 5e-3, "d_model": 32}
 
 
+ABLATIONS = {  # which of Δ, B, C depend on the input (the Mamba paper's ablation of selectivity)
+    "Mamba, only Δ selective": ("delta",),
+    "Mamba, only B and C selective": ("B", "C"),
+    SELECTIVE: ("delta", "B", "C"),
+}
+
+
+class PartlySelectiveBlock(MambaBlock):
+    """A MambaBlock in which only the parts named in `selective` ("delta", "B", "C") depend on the input; the
+    others are learned constants: Δ = softplus(bias) per channel, B and C (d_inner, N) as in S4D. The input
+    projection keeps its rows for the constant parts (unused, so their gradient is zero)."""
+
+    def __init__(self, d_model: int, d_state: int = 16, selective=("delta", "B", "C"), **options):
+        super().__init__(d_model, d_state, **options)
+        unknown = set(selective) - {"delta", "B", "C"}
+        if unknown:
+            raise ValueError(f"`selective` must name parts among 'delta', 'B', 'C', got {sorted(unknown)}.")
+        self.selective = tuple(selective)
+        d_inner = self.D.shape[0]
+        for part in ("B", "C"):
+            if part not in self.selective:                                           # (d_inner, N), time-invariant
+                self.register_parameter(f"{part}_fixed", nn.Parameter(torch.randn(d_inner, d_state) / d_state**0.5))
+
+    def select(self, x: torch.Tensor) -> Selection:
+        """MambaBlock.select, with the non-selective parts replaced by their constants."""
+        s = super().select(x)
+        batch, d_inner, length = s.u.shape
+        if "delta" not in self.selective:
+            s.delta = F.softplus(self.dt_proj.bias)[None, :, None].expand(batch, d_inner, length).contiguous()
+        if "B" not in self.selective:
+            s.B = self.B_fixed
+        if "C" not in self.selective:
+            s.C = self.C_fixed
+        return s
+
+
 def make_copying_model(name: str, n_symbols: int, d_model: int = 32, seed: int = 0) -> nn.Module:
-    """The two contestants, two layers each, d_model wide: Mamba (N = 16) or the LRU of lesson 05 (N = 2·d_model)."""
+    """The contestants, two layers each, d_model wide: Mamba (N = 16), the LRU of lesson 05 (N = 2·d_model), or
+    one of the ABLATIONS (Mamba with only some of Δ, B, C selective)."""
     vocab = vocab_size(n_symbols)
     if name == SELECTIVE:
         return MambaModel(vocab, vocab, d_model=d_model, d_state=16, n_layers=2, seed=seed)
     if name == TIME_INVARIANT:
         return LRUModel(vocab, d_model=d_model, d_state=2 * d_model, n_layers=2, vocab_size=vocab, r_min=0.5, seed=seed)
-    raise ValueError(f"`name` must be {SELECTIVE!r} or {TIME_INVARIANT!r}, got {name!r}.")
+    if name in ABLATIONS:
+        model = MambaModel(vocab, vocab, d_model=d_model, d_state=16, n_layers=2, seed=seed)
+        with seeded(seed):                                                            # the same init, partly selective
+            model.blocks = nn.ModuleList(PartlySelectiveBlock(d_model, 16, ABLATIONS[name]) for _ in model.blocks)
+        return model
+    raise ValueError(f"`name` must be one of {[SELECTIVE, TIME_INVARIANT, *ABLATIONS]}, got {name!r}.")
 
 
 @dataclass
