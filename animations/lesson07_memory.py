@@ -1,15 +1,27 @@
-"""Lesson 07 scene: HBM against SRAM. The naive selective scan ships (B, D, L, N) tensors back and forth; the
-fused kernel reads the inputs once, expands the state ×N inside SRAM only, and writes y once.
+"""Lesson 07 scenes.
 
-Bar heights are proportional to bytes from lessons.memory_traffic (log scale would hide the point, so the
-naive trips are drawn to scale and the fused ones are drawn at their true, tiny, relative size).
+HbmAndSram: HBM against SRAM. The naive selective scan ships (B, D, L, N) tensors back and forth; the fused
+kernel reads the inputs once, expands the state ×N inside SRAM only, and writes y once. Bar heights are
+proportional to bytes from lessons.memory_traffic (log scale would hide the point, so the naive trips are drawn
+to scale and the fused ones are drawn at their true, tiny, relative size).
+
+KernelSchedule: the schedule of kernels/selective_scan.py. A grid of programs, one per block of channels of one
+batch element, each walks L in chunks of BLOCK_L steps with h in SRAM, carries h into the next chunk, saves it at
+each chunk start for the backward, which walks the chunks from the end. Chunk lengths and tiles come from the
+kernel module, bytes from lessons.memory_traffic.
 """
 from __future__ import annotations
 
-from manim import DOWN, LEFT, RIGHT, UP, Arrow, FadeIn, GrowFromEdge, Rectangle, Scene, Square, VGroup
+import math
+from dataclasses import dataclass
 
-from animations.style import ACCENT, EXPLODING, SMALL_SIZE, STABLE, VANISHING, caption, label, title
-from lessons.memory_traffic import DTYPE_BYTES, STATE_BYTES, human_bytes, selective_scan_traffic
+from manim import (DOWN, LEFT, RIGHT, UP, AnimationGroup, Arrow, CurvedArrow, FadeIn, FadeOut, GrowArrow,
+                   GrowFromEdge, LaggedStart, MathTex, Rectangle, Scene, Square, Text, VGroup, config, linear)
+
+from animations.style import (ACCENT, EXPLODING, FOREGROUND, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label,
+                              title)
+from kernels.selective_scan import FORWARD_BLOCK_L, TRAINING_BLOCK_L, tile_configs
+from lessons.memory_traffic import DTYPE_BYTES, STATE_BYTES, Traffic, human_bytes, selective_scan_traffic
 
 SIZES = dict(batch=8, dim=1536, length=4096, state=16, dtype="bfloat16")
 ELEMENT = DTYPE_BYTES[SIZES["dtype"]]
@@ -83,3 +95,260 @@ class HbmAndSram(Scene):
         self.play(GrowFromEdge(layers, LEFT), FadeIn(note), run_time=1.0)   # the state grows N-fold, in SRAM
         output = trip("y ↓", token_bytes(), big, False, 4.6, STABLE)
         self.play(FadeIn(output, shift=DOWN * 0.3), run_time=0.7)
+
+
+# ---------------------------------------------------------------------------------------------
+# KernelSchedule: what kernels/selective_scan.py does, program by program and chunk by chunk
+# ---------------------------------------------------------------------------------------------
+
+TRAINING_SIZES = dict(batch=8, dim=1536, length=4096, state=16, dtype="float32")   # Mamba-sized, in float32
+DRAWN_PROGRAMS = 4                      # rows drawn; the other programs stand behind a ⋮
+GRID_LEFT, GRID_RIGHT = -4.6, 6.6       # the chunk columns span this
+ROW_TOP, ROW_HEIGHT, ROW_GAP = 2.25, 0.34, 0.08
+HEADER_Y, LABEL_X, FORMULA_Y = 2.97, -5.6, 0.5   # the grid's heading; the row labels; each beat's formula
+SRAM_Y, SRAM_HEIGHT, HBM_Y, HBM_HEIGHT = -0.5, 1.3, -2.63, 1.36   # the two boxes
+CELL, TILES_Y, H_X, G_X = 0.22, -0.7, -0.2, 3.7   # register cells of h and g in the SRAM box
+STRIP_X, INPUTS_X, OUTPUT_X = 3.7, -4.3, -1.0     # chunk states, inputs and y in HBM (and their arrows)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What KernelSchedule draws, computed from the kernel module and lessons.memory_traffic."""
+
+    chunks: int                  # ⌈L / TRAINING_BLOCK_L⌉ chunks per program
+    block_ds: tuple[int, ...]    # channels per program that autotune may pick for training-length chunks
+    programs: tuple[int, ...]    # batch · ⌈dim / BLOCK_D⌉ for each of those BLOCK_D
+    traffic: Traffic             # the fused forward's HBM reads (inputs) and writes (y)
+    chunk_state_bytes: int       # h at each chunk start, (batch, dim, chunks, N) float32: saved for the backward
+    history_bytes: int           # h at every step, (batch, dim, L, N) float32: never written
+
+
+def training_schedule(batch: int, dim: int, length: int, state: int, dtype: str) -> Schedule:
+    """The schedule of one training forward (chunks of TRAINING_BLOCK_L) at these sizes."""
+    chunks = math.ceil(length / TRAINING_BLOCK_L)
+    block_ds = tuple(sorted({config.kwargs["BLOCK_D"] for config in tile_configs(TRAINING_BLOCK_L)}))
+    return Schedule(chunks, block_ds, tuple(batch * math.ceil(dim / block_d) for block_d in block_ds),
+                    selective_scan_traffic(batch, dim, length, state, dtype, fused=True),
+                    STATE_BYTES * batch * dim * chunks * state, STATE_BYTES * batch * dim * length * state)
+
+
+def thousands(count: int) -> str:
+    r"""12288 -> '12\,288' for MathTex."""
+    return f"{count:,}".replace(",", r"\,")
+
+
+def maths(tex: str, colour=FOREGROUND) -> MathTex:
+    """One beat's formula, on the formula line between the grid and the SRAM box."""
+    return MathTex(tex, font_size=30, color=colour).move_to([0.9, FORMULA_Y, 0])
+
+
+def narration(text: str):
+    """The caption a narrator speaks over, shrunk only if a long number would push it off the frame."""
+    line = caption(text)
+    return line.scale_to_fit_width(config.frame_width - 0.6) if line.width > config.frame_width - 0.6 else line
+
+
+def chunk_width(chunks: int) -> float:
+    return (GRID_RIGHT - GRID_LEFT) / chunks
+
+
+def chunk_x(chunk: int, chunks: int) -> float:
+    """Centre of chunk column `chunk`."""
+    return GRID_LEFT + (chunk + 0.5) * chunk_width(chunks)
+
+
+def row_y(row: int) -> float:
+    return ROW_TOP - row * (ROW_HEIGHT + ROW_GAP)
+
+
+def program_grid(chunks: int) -> VGroup:
+    """DRAWN_PROGRAMS rows of `chunks` cells: cell [r][k] is program r's k-th chunk of (BLOCK_D, BLOCK_L)."""
+    return VGroup(*[VGroup(*[Rectangle(width=chunk_width(chunks), height=ROW_HEIGHT, color=MUTED, stroke_width=1)
+                             .move_to([chunk_x(k, chunks), row_y(r), 0]) for k in range(chunks)])
+                    for r in range(DRAWN_PROGRAMS)])
+
+
+def program_labels() -> VGroup:
+    """(batch element, channel block) of each drawn row, a ⋮ for the rest, and the column's heading."""
+    rows = [MathTex(f"({0}, {r})", font_size=26, color=ACCENT if r == 0 else MUTED).move_to([LABEL_X, row_y(r), 0])
+            for r in range(DRAWN_PROGRAMS)]
+    more = MathTex(r"\vdots", font_size=26, color=MUTED).move_to([LABEL_X, FORMULA_Y, 0])
+    heading = label("(b, block)", SMALL_SIZE, MUTED).move_to([LABEL_X, HEADER_Y, 0])
+    return VGroup(*rows, more, heading)
+
+
+def cursor(chunk: int, chunks: int, colour) -> VGroup:
+    """The chunk every program works on now: one filled cell per drawn row."""
+    return VGroup(*[Rectangle(width=chunk_width(chunks), height=ROW_HEIGHT, color=colour, fill_opacity=0.75,
+                              stroke_width=0).move_to([chunk_x(chunk, chunks), row_y(r), 0])
+                    for r in range(DRAWN_PROGRAMS)]).set_z_index(1)   # above the cells, which animations re-add
+
+
+def carry_arrow(chunk: int, step: int, chunks: int, name: str, colour=FOREGROUND) -> VGroup:
+    """The arrow above program (0, 0)'s row that hands `name` from `chunk` to `chunk + step` (step ±1)."""
+    top = row_y(0) + ROW_HEIGHT / 2 + 0.02
+    start, end = [chunk_x(chunk, chunks), top, 0], [chunk_x(chunk + step, chunks), top, 0]
+    arrow = CurvedArrow(start, end, angle=-step * 2.8, color=colour, stroke_width=5, tip_length=0.15)
+    return VGroup(arrow, MathTex(name, font_size=30, color=colour).next_to(arrow, RIGHT if step > 0 else LEFT,
+                                                                           buff=0.06))
+
+
+def tiles(rows: int, columns: int, centre, colour) -> VGroup:
+    """A (rows, columns) block of register cells, e.g. h (BLOCK_D, N)."""
+    cells = VGroup(*[Square(CELL, color=colour, stroke_width=1.5) for _ in range(rows * columns)])
+    return cells.arrange_in_grid(rows, columns, buff=0).move_to(centre)
+
+
+def memory_boxes() -> VGroup:
+    """SRAM (one program's registers and shared memory) above HBM, with their names."""
+    sram = Rectangle(width=13.2, height=SRAM_HEIGHT, color=ACCENT).move_to([0, SRAM_Y, 0])
+    hbm = Rectangle(width=13.2, height=HBM_HEIGHT, color=VANISHING).move_to([0, HBM_Y, 0])
+    names = (label("SRAM / registers of program (0, 0)", SMALL_SIZE, ACCENT).next_to(sram.get_corner(UP + LEFT),
+                                                                                       DOWN + RIGHT, buff=0.12),
+             label("HBM", SMALL_SIZE, VANISHING).next_to(hbm.get_corner(UP + LEFT), DOWN + RIGHT, buff=0.12))
+    return VGroup(sram, hbm, *names)
+
+
+def in_hbm(name: str, size: str, x: float, colour) -> VGroup:
+    """A tensor's name over its size, inside the HBM box at x."""
+    return VGroup(label(name, SMALL_SIZE, colour).move_to([x, HBM_Y + 0.3, 0]),
+                  label(size, SMALL_SIZE, colour).move_to([x, HBM_Y - 0.3, 0]))
+
+
+def hbm_streams(traffic: Traffic) -> VGroup:
+    """The forward's inputs and output in HBM, with their sizes."""
+    return VGroup(in_hbm("u, Δ, B, C, z", f"{human_bytes(traffic.reads)} read", INPUTS_X, STABLE),
+                  in_hbm("y", f"{human_bytes(traffic.writes)} written", OUTPUT_X, STABLE))
+
+
+def chunk_state_strip(schedule: Schedule) -> tuple[VGroup, Text]:
+    """One slot per chunk for h at its start, in HBM, and their total size."""
+    slots = VGroup(*[Square(0.12, color=MUTED, stroke_width=1) for _ in range(schedule.chunks)])
+    size = label(f"chunk states: {human_bytes(schedule.chunk_state_bytes)}", SMALL_SIZE, ACCENT)
+    return slots.arrange(RIGHT, buff=0.02).move_to([STRIP_X, HBM_Y + 0.3, 0]), size.move_to([STRIP_X, HBM_Y - 0.3, 0])
+
+
+def between_boxes(x: float, upward: bool, colour) -> Arrow:
+    """A vertical arrow from HBM's top to SRAM's bottom (or back) at x."""
+    hbm_top, sram_bottom = HBM_Y + HBM_HEIGHT / 2, SRAM_Y - SRAM_HEIGHT / 2
+    start, end = ([x, hbm_top, 0], [x, sram_bottom, 0]) if upward else ([x, sram_bottom, 0], [x, hbm_top, 0])
+    return Arrow(start, end, buff=0.04, stroke_width=5, color=colour, max_tip_length_to_length_ratio=0.3)
+
+
+class KernelSchedule(Scene):
+    """The fused selective scan's schedule: programs side by side, chunks in order, h on chip, a reverse backward."""
+
+    def construct(self):
+        sizes = TRAINING_SIZES
+        self.schedule = training_schedule(**sizes)
+        self.line, self.formula = VGroup(), VGroup()
+        self.add(title("The fused selective scan, program by program"))
+        self.show_programs(sizes)
+        self.show_one_chunk(sizes)
+        self.show_forward_walk()
+        self.show_backward_walk()
+        self.say(f"h at every step ({human_bytes(self.schedule.history_bytes)}) never reaches HBM: "
+                 f"its N = {sizes['state']} costs instructions, not bytes.")
+        self.wait(1.5)
+
+    def say(self, text: str, formula: MathTex | None = None, *animations, run_time: float = 0.8):
+        """Next beat: swap the caption (and the formula line, when given) while `animations` play."""
+        self.remove(self.line)                       # at once: two sentences cross-fading are unreadable
+        self.line = narration(text)
+        fresh = [self.line]
+        if formula is not None:
+            self.remove(self.formula)
+            self.formula = formula
+            fresh.append(formula)
+        self.play(*[FadeIn(m) for m in fresh], *animations, run_time=run_time)
+
+    def show_programs(self, sizes: dict):
+        """The grid: one row per program, one column per chunk; every program starts at once."""
+        schedule, chunks = self.schedule, self.schedule.chunks
+        self.grid = program_grid(chunks)
+        header = label(f"L = {sizes['length']} steps: {chunks} chunks of BLOCK_L = {TRAINING_BLOCK_L} "
+                       f"in training ({FORWARD_BLOCK_L} without gradients)", SMALL_SIZE, MUTED)
+        header.move_to([(GRID_LEFT + GRID_RIGHT) / 2, HEADER_Y, 0])
+        fewest, most = min(schedule.programs), max(schedule.programs)
+        block_ds = ", ".join(map(str, schedule.block_ds))
+        self.say(f"One program per batch element and block of BLOCK_D channels (autotune picks {block_ds}).",
+                 maths(rf"\text{{programs}} = B \left\lceil D / \text{{BLOCK\_D}} \right\rceil = "
+                       rf"{sizes['batch']} \left\lceil {sizes['dim']} / \text{{BLOCK\_D}} \right\rceil = "
+                       rf"{thousands(fewest)} \text{{ to }} {thousands(most)}"),
+                 FadeIn(header), FadeIn(program_labels()), FadeIn(self.grid), run_time=1.2)
+        self.cursor = cursor(0, chunks, ACCENT)
+        self.say("They never wait for each other: the GPU runs as many at once as its SMs hold.",
+                 None, FadeIn(self.cursor))
+        self.wait(0.6)
+
+    def show_one_chunk(self, sizes: dict):
+        """Inside one chunk: h in SRAM, the inputs coming in, y going out."""
+        self.streams = hbm_streams(self.schedule.traffic)
+        self.h = tiles(max(self.schedule.block_ds), sizes["state"], [H_X, TILES_Y, 0], STABLE)
+        h_name = MathTex(r"h\ (\mathrm{BLOCK\_D} \times N)", font_size=26, color=STABLE)
+        self.say("In a chunk, h stays on chip: u, Δ, B, C, z come in from HBM, and only y goes out.",
+                 maths(r"h_t = e^{\Delta_t A}\, h_{t-1} + \Delta_t B_t\, u_t \qquad y_t = C_t\, h_t + D\, u_t"),
+                 FadeIn(memory_boxes()), FadeIn(self.streams), FadeIn(self.h),
+                 FadeIn(h_name.next_to(self.h, UP, buff=0.08)), run_time=1.0)
+        self.traffic = VGroup(between_boxes(INPUTS_X, True, STABLE), between_boxes(OUTPUT_X, False, STABLE))
+        self.play(GrowArrow(self.traffic[0]), run_time=0.5)
+        self.play(self.h.animate.set_fill(STABLE, 0.7), run_time=0.5)
+        self.play(GrowArrow(self.traffic[1]), run_time=0.5)
+
+    def show_forward_walk(self):
+        """Chunk by chunk: h carried to the next chunk and saved at each chunk start; the first two slowly."""
+        chunks, saved = self.schedule.chunks, human_bytes(self.schedule.chunk_state_bytes)
+        self.save = between_boxes(STRIP_X, False, ACCENT)
+        self.slots, size = chunk_state_strip(self.schedule)
+        self.say("The chunk's last h carries into the next; in training h is also saved at each chunk start.",
+                 maths(rf"B \cdot D \cdot \lceil L / \text{{BLOCK\_L}} \rceil \cdot N \cdot 4\ \text{{bytes}} = "
+                       rf"\text{{{saved}}} = \tfrac{{1}}{{{TRAINING_BLOCK_L}}} \text{{ of }} h "
+                       rf"\text{{ at every step}}"),
+                 FadeIn(self.slots), FadeIn(size))
+        self.play(GrowArrow(self.save), self.slots[0].animate.set_fill(ACCENT, 0.9), run_time=0.5)
+        for chunk in (1, 2):
+            self.step(chunk, +1, STABLE, ACCENT)
+        self.sweep(range(3, chunks), +1, STABLE, ACCENT)
+        self.say(f"Saved for the backward: {saved}, against {human_bytes(self.schedule.history_bytes)} "
+                 f"for h at every step.")
+        self.wait(0.5)
+
+    def show_backward_walk(self):
+        """The backward: from the last chunk to the first, reading the saved chunk states."""
+        chunks = self.schedule.chunks
+        g = self.h.copy().set_fill(EXPLODING, 0.7).set_stroke(EXPLODING).move_to([G_X, TILES_Y, 0])
+        g_name = MathTex(r"g = \partial \mathcal{L} / \partial h", font_size=26, color=EXPLODING)
+        streams = VGroup(label("u, Δ, B, C, z, ∂out", SMALL_SIZE, EXPLODING).move_to(self.streams[0][0]),
+                         label("du, dΔ, dB, dC, dz", SMALL_SIZE, EXPLODING).move_to(self.streams[1][0]))
+        self.say("Backward: from the last chunk, rebuild h from its saved start, then scan g in reverse.",
+                 maths(r"g_t = C_t\, \partial \mathcal{L} / \partial y_t + e^{\Delta_{t+1} A}\, g_{t+1}",
+                       EXPLODING),
+                 FadeOut(self.save), GrowArrow(between_boxes(STRIP_X, True, EXPLODING)), FadeIn(g),
+                 FadeIn(g_name.next_to(g, UP, buff=0.08)), self.cursor.animate.set_fill(EXPLODING),
+                 *[FadeOut(m) for m in (self.streams[0], self.streams[1])], FadeIn(streams),
+                 self.traffic.animate.set_color(EXPLODING),
+                 self.slots[-1].animate.set_fill(EXPLODING, 0.9),
+                 *[row[-1].animate.set_fill(STABLE, 0.3) for row in self.grid], run_time=1.0)
+        for chunk in (chunks - 2, chunks - 3):
+            self.step(chunk, -1, EXPLODING, EXPLODING)
+        self.sweep(range(chunks - 4, -1, -1), -1, EXPLODING, EXPLODING)
+
+    def moves(self, chunk: int, direction: int, done, slot_colour) -> list:
+        """Every program moves on to `chunk`; the chunk it leaves is done; the chunk state is saved (or read)."""
+        return [*[row[chunk - direction].animate.set_fill(done, 0.3) for row in self.grid],
+                self.slots[chunk].animate.set_fill(slot_colour, 0.9)]
+
+    def step(self, chunk: int, direction: int, done, slot_colour):
+        """One chunk, slowly, with the carry drawn: h forward (direction +1), g backward (−1)."""
+        carry = carry_arrow(chunk - direction, direction, self.schedule.chunks, "h" if direction > 0 else "g")
+        self.play(self.cursor.animate.set_x(chunk_x(chunk, self.schedule.chunks)),
+                  *self.moves(chunk, direction, done, slot_colour), FadeIn(carry), run_time=0.6)
+        self.wait(0.4)
+        self.play(FadeOut(carry), run_time=0.2)
+
+    def sweep(self, chunks: range, direction: int, done, slot_colour, run_time: float = 1.5):
+        """The remaining chunks in one play, at a steady pace."""
+        last = chunk_x(chunks[-1], self.schedule.chunks)
+        self.play(self.cursor.animate(rate_func=linear).set_x(last),
+                  LaggedStart(*[AnimationGroup(*self.moves(c, direction, done, slot_colour)) for c in chunks],
+                              lag_ratio=1.0, rate_func=linear), run_time=run_time)
