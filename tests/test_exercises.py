@@ -1,5 +1,6 @@
 """Every exercise check accepts its solution and rejects a typical wrong answer, in plain words, and answers
 whatever it is given without a traceback."""
+import importlib.util
 import inspect
 from pathlib import Path
 
@@ -7,7 +8,11 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+import triton
+import triton.language as tl
 from nbclient import NotebookClient
+
+from lessons import kernel_sandbox
 
 from lessons.checking import CheckResult
 from lessons.complex_rnn import rotation_matrix
@@ -19,6 +24,7 @@ from lessons.exercises import rnn as checks
 from lessons.exercises import scan as checks04
 from lessons.exercises import ssm as checks06
 from lessons.linear_rnn import eigendecompose
+from lessons.scan import sequential_scan
 from lessons.solutions import complex_rnn as solutions03
 from lessons.solutions import kernels as solutions07
 from lessons.solutions import linear_rnn as solutions02
@@ -56,7 +62,7 @@ def failing_learner_function(*_args):
 
 # ---------------------------------------------------------------------------------------------------- every check
 def test_every_check_is_counted():
-    assert len(ALL_CHECKS) == 19 and len(FUNCTION_CHECKS) == 10 and len(PREDICTIONS) == 8
+    assert len(ALL_CHECKS) == 21 and len(FUNCTION_CHECKS) == 10 and len(PREDICTIONS) == 8
 
 
 @pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
@@ -342,3 +348,143 @@ def test_lesson07_in_place_kernel_combine_is_told_not_to_modify_inputs():
 
 def test_a_check_result_reads_as_its_message():
     assert repr(checks.check_steps_to_vanish(solutions.STEPS_TO_VANISH)).startswith("✔ Right.")
+
+
+# ======================================================================================================================
+# Lesson 07, exercises 4 and 5: Triton kernels the learner writes, run by the check in a child process.
+# Wrong kernels are the solutions with one line changed (`kernel_variant`), the mistakes a learner makes.
+# ======================================================================================================================
+AFFINE_STORE = "tl.store(y_ptr + offsets, 2 * x + 1, mask=mask)"
+H_LINE, CARRY_LINE = "h = a_prefix * carry + b_prefix", "carry = last_lane(h, lane, BLOCK_T)"
+
+
+def kernel_variant(folder: Path, kernel, old: str, new: str):
+    """The solution `kernel` with `old` replaced by `new`, defined in a module file, as a learner's cell defines it."""
+    source = inspect.getsource(kernel.fn)
+    assert old in source, old
+    path = folder / f"variant_{len(list(folder.glob('variant_*.py')))}.py"
+    path.write_text(checks07.KERNEL_IMPORTS + "\n\n\n@triton.jit\n" + source[source.index("def "):].replace(old, new))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, kernel.fn.__name__)
+
+
+@triton.jit
+def raising_kernel(x_ptr, y_ptr, T, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offsets, mask=offsets < T)
+    tl.store(y_ptr + offsets, x + [1, 2][5], mask=offsets < T)   # IndexError on this line; the check must point here
+
+
+def test_lesson07_chunked_scan_reference_matches_the_loop():
+    generator = torch.Generator().manual_seed(0)
+    gates, tokens = 0.5 + 0.5 * torch.rand(3, 37, generator=generator, dtype=torch.float64), \
+        torch.randn(3, 37, generator=generator, dtype=torch.float64)                       # (rows, T)
+    for block_t in (1, 5, 16, 64):
+        scans = checks07.chunked_scans(gates, tokens, block_t, checks07.CARRY_RULES)
+        torch.testing.assert_close(scans["right"], sequential_scan(gates, tokens), rtol=1e-12, atol=1e-12)
+        assert all(not torch.allclose(scans[name], scans["right"]) for name in checks07.CARRY_MISTAKES) \
+            or block_t == 64                                          # one chunk: no carry, every rule agrees
+    never = checks07.chunked_scans(gates, tokens, 16, checks07.CARRY_RULES)["never applied"]
+    torch.testing.assert_close(never[:, 16:32], sequential_scan(gates[:, 16:32], tokens[:, 16:32]))
+
+
+@pytest.mark.kernel
+def test_lesson07_kernel_solutions_pass():
+    assert checks07.check_block_kernel(solutions07.affine_kernel)
+    assert checks07.check_chunk_carry(solutions07.chunked_scan_kernel)
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("old,new,words", [
+    ("mask = offsets < T", "mask = offsets < T - T % BLOCK", "the last, partial block was not written (tail)"),
+    ("mask = offsets < T", "mask = offsets <= T", "values past T were written"),
+    ("offsets = pid * BLOCK +", "offsets = 0 * pid +", "only the first block was written"),
+    ("2 * x + 1, mask", "x, mask", "you copied x"),
+    ("2 * x + 1, mask", "2 * x, mask", "the values are wrong from the first block on"),
+], ids=["tail", "past-T", "first-block-only", "copy", "wrong-values"])
+def test_lesson07_block_kernel_names_the_mistake(tmp_path, old, new, words):
+    verdict = checks07.check_block_kernel(kernel_variant(tmp_path, solutions07.affine_kernel, old, new))
+    assert not verdict and words in verdict.message, verdict.message
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("old,new,words", [
+    (H_LINE, "h = b_prefix", "the carry is never applied: each chunk starts from 0"),
+    (CARRY_LINE, "carry = tl.zeros((), tl.float32)", "the carry is never applied: each chunk starts from 0"),
+    (CARRY_LINE, "carry = last_lane(a_prefix, lane, BLOCK_T) * carry + last_lane(h, lane, BLOCK_T)",
+     "the carry is applied twice"),
+    (CARRY_LINE, "carry = carry + last_lane(h, lane, BLOCK_T)", "the carry is applied twice"),
+    (H_LINE, "h = 2 * a_prefix * carry + b_prefix", "the carry is applied twice"),
+    (CARRY_LINE, "carry = last_lane(b_prefix, lane, BLOCK_T)", "the carry forgets all but the previous chunk"),
+    (H_LINE, "h = carry + b_prefix", "the carry skips the gates"),
+    (CARRY_LINE, "carry = tl.sum(tl.where(lane == 0, h, 0.0), axis=0)", "the first chunk is right, but from chunk 1"),
+    (H_LINE, "h = a_prefix * carry + a_prefix", "the first chunk is already wrong"),
+], ids=["h-without-carry", "carry-not-updated", "twice-in-carry", "carry-accumulated", "twice-in-h", "from-b-prefix",
+        "not-gated", "first-lane", "first-chunk"])
+def test_lesson07_chunk_carry_names_the_mistake(tmp_path, old, new, words):
+    verdict = checks07.check_chunk_carry(kernel_variant(tmp_path, solutions07.chunked_scan_kernel, old, new))
+    assert not verdict and words in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("old,new,words", [
+    ("x = tl.load(x_ptr + offsets, mask=mask)", "x = tl.load(x_ptr + offsets)", "your tl.load has no mask"),
+    (AFFINE_STORE, "tl.store(y_ptr + offsets, 2 * x + 1)", "your tl.store has no mask"),
+    (AFFINE_STORE, "tl.store(y_ptr + offsets, 2 * x + 1, None)", "your tl.store has no mask"),
+    (AFFINE_STORE, "pass", "your kernel stores nothing yet"),
+    ("BLOCK: tl.constexpr", "BLOCK", "`BLOCK` is not declared a compile-time constant"),
+    ("T, BLOCK", "BLOCK", "your kernel takes (x_ptr, y_ptr, BLOCK)"),
+], ids=["load", "store", "store-mask-None", "no-store", "not-constexpr", "signature"])
+def test_lesson07_block_kernel_reads_the_source_before_running_it(tmp_path, old, new, words):
+    verdict = checks07.check_block_kernel(kernel_variant(tmp_path, solutions07.affine_kernel, old, new))
+    assert not verdict and words in verdict.message, verdict.message
+
+
+def test_lesson07_an_unmasked_access_is_named_with_its_line_before_anything_runs(tmp_path):
+    kernel = kernel_variant(tmp_path, solutions07.chunked_scan_kernel, "mask=valid, other=0.0", "other=0.0")
+    verdict = checks07.check_chunk_carry(kernel)
+    assert not verdict and "your tl.load has no mask" in verdict.message, verdict.message
+    assert "variant_0.py, line 16: b = tl.load(tokens_ptr + row_start + t, other=0.0)" in verdict.message
+
+
+def test_lesson07_a_placeholder_left_in_the_kernel_is_named(tmp_path):
+    verdict = checks07.check_chunk_carry(kernel_variant(tmp_path, solutions07.chunked_scan_kernel, CARRY_LINE,
+                                                        "carry = ...  # your code here"))
+    assert not verdict and "still has a `...` placeholder" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize("check", [checks07.check_block_kernel, checks07.check_chunk_carry], ids=lambda c: c.__name__)
+def test_lesson07_a_kernel_check_rejects_a_plain_function(check):
+    verdict = check(solutions07.kernel_combine)
+    assert not verdict and "a plain Python function, not a @triton.jit kernel" in verdict.message, verdict.message
+
+
+@pytest.mark.kernel
+def test_lesson07_a_kernel_that_crashes_is_told_it_went_out_of_bounds(tmp_path):
+    kernel = kernel_variant(tmp_path, solutions07.affine_kernel, "tl.store(y_ptr + offsets,",
+                            "tl.store(y_ptr + offsets + 2**40,")     # masked, but 4 TiB away: the child segfaults
+    verdict = checks07.check_block_kernel(kernel)
+    assert not verdict and "your kernel read or wrote out of bounds (the process running it crashed" in verdict.message
+
+
+@pytest.mark.kernel
+def test_lesson07_a_kernel_error_points_at_the_learners_own_line():
+    verdict = checks07.check_block_kernel(raising_kernel)
+    lines, first = inspect.getsourcelines(raising_kernel.fn)
+    assert not verdict and "for T = 37, BLOCK = 16, your kernel raised IndexError: list index out of range" \
+        in verdict.message, verdict.message
+    assert f"test_exercises.py, line {first + 4}: tl.store(y_ptr + offsets, x + [1, 2][5]" in verdict.message
+
+
+@pytest.mark.kernel
+def test_lesson07_a_name_the_child_cannot_see_is_explained(tmp_path):
+    kernel = kernel_variant(tmp_path, solutions07.affine_kernel, "2 * x + 1, mask", "SCALE * x + 1, mask")
+    verdict = checks07.check_block_kernel(kernel)
+    assert not verdict and "NameError" in verdict.message and "sees only triton, tl" in verdict.message
+
+
+def test_lesson07_a_kernel_past_the_time_limit_is_stopped(monkeypatch):
+    monkeypatch.setattr(kernel_sandbox, "TIMEOUT_S", 0.05)
+    verdict = checks07.check_block_kernel(solutions07.affine_kernel)
+    assert not verdict and "did not finish within" in verdict.message, verdict.message
