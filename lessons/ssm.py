@@ -502,6 +502,15 @@ def toeplitz_gap(M: torch.Tensor) -> float:
     return max(float(M.diagonal(-k).max() - M.diagonal(-k).min()) for k in range(M.shape[0]))
 
 
+def semiseparable_rank(M: torch.Tensor, tolerance: float = 1e-9) -> int:
+    """The largest rank of a block M[t:, :t] strictly below the diagonal of a lower-triangular (L, L) M.
+
+    An SSM with state size N gives at most N: every output after t sees the inputs before t only through the
+    N numbers of h_t. Such an M is called N-semiseparable (lesson 08 builds on this)."""
+    ranks = [int(torch.linalg.matrix_rank(M[t:, :t], atol=tolerance)) for t in range(1, M.shape[0])]
+    return max(ranks, default=0)
+
+
 def lti_kernel(delta: float, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
     """K_k = Σ_n C[n]·exp(ΔA[n])^k·ΔB[n], k < length: a fixed-Δ SSM is the causal convolution y = K ∗ u."""
     powers = torch.exp(delta * A)[:, None] ** torch.arange(length, dtype=A.dtype)  # (N, L)

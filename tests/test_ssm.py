@@ -640,3 +640,13 @@ def test_the_ablation_runs_every_variant_on_a_tiny_budget():
     only_delta, only_bc, full = (run.parameters for run in runs)
     d_inner, N = 16, 16
     assert only_bc == full and only_delta == full + 2 * 2 * d_inner * N      # constant B and C: (d_inner, N) per layer
+
+
+def test_an_ssm_matrix_is_n_semiseparable_and_a_generic_lower_triangle_is_not():
+    g = torch.Generator().manual_seed(6)
+    L, N = 12, 3
+    delta = torch.rand(L, generator=g, dtype=torch.float64) + 0.1
+    A = -torch.rand(N, generator=g, dtype=torch.float64) - 0.5
+    B, C = torch.randn(N, L, generator=g, dtype=torch.float64), torch.randn(N, L, generator=g, dtype=torch.float64)
+    assert ssm.semiseparable_rank(ssm_matrix(delta, A, B, C)) == N
+    assert ssm.semiseparable_rank(torch.randn(L, L, generator=g, dtype=torch.float64).tril()) == L // 2
