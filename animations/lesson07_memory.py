@@ -149,6 +149,7 @@ def narration(text: str):
 
 
 def chunk_width(chunks: int) -> float:
+    """Width of one chunk column when `chunks` of them span the grid."""
     return (GRID_RIGHT - GRID_LEFT) / chunks
 
 
@@ -158,6 +159,7 @@ def chunk_x(chunk: int, chunks: int) -> float:
 
 
 def row_y(row: int) -> float:
+    """Centre height of drawn program row `row`."""
     return ROW_TOP - row * (ROW_HEIGHT + ROW_GAP)
 
 
@@ -170,7 +172,7 @@ def program_grid(chunks: int) -> VGroup:
 
 def program_labels() -> VGroup:
     """(batch element, channel block) of each drawn row, a ⋮ for the rest, and the column's heading."""
-    rows = [MathTex(f"({0}, {r})", font_size=26, color=ACCENT if r == 0 else MUTED).move_to([LABEL_X, row_y(r), 0])
+    rows = [MathTex(f"(0, {r})", font_size=26, color=ACCENT if r == 0 else MUTED).move_to([LABEL_X, row_y(r), 0])
             for r in range(DRAWN_PROGRAMS)]
     more = MathTex(r"\vdots", font_size=26, color=MUTED).move_to([LABEL_X, FORMULA_Y, 0])
     heading = label("(b, block)", SMALL_SIZE, MUTED).move_to([LABEL_X, HEADER_Y, 0])
@@ -301,8 +303,8 @@ class KernelSchedule(Scene):
         self.save = between_boxes(STRIP_X, False, ACCENT)
         self.slots, size = chunk_state_strip(self.schedule)
         self.say("The chunk's last h carries into the next; in training h is also saved at each chunk start.",
-                 maths(rf"B \cdot D \cdot \lceil L / \text{{BLOCK\_L}} \rceil \cdot N \cdot 4\ \text{{bytes}} = "
-                       rf"\text{{{saved}}} = \tfrac{{1}}{{{TRAINING_BLOCK_L}}} \text{{ of }} h "
+                 maths(rf"B \cdot D \cdot \lceil L / \text{{BLOCK\_L}} \rceil \cdot N \cdot {STATE_BYTES}\ "
+                       rf"\text{{bytes}} = \text{{{saved}}} = \tfrac{{1}}{{{TRAINING_BLOCK_L}}} \text{{ of }} h "
                        rf"\text{{ at every step}}"),
                  FadeIn(self.slots), FadeIn(size))
         self.play(GrowArrow(self.save), self.slots[0].animate.set_fill(ACCENT, 0.9), run_time=0.5)
