@@ -650,3 +650,16 @@ def test_an_ssm_matrix_is_n_semiseparable_and_a_generic_lower_triangle_is_not():
     B, C = torch.randn(N, L, generator=g, dtype=torch.float64), torch.randn(N, L, generator=g, dtype=torch.float64)
     assert ssm.semiseparable_rank(ssm_matrix(delta, A, B, C)) == N
     assert ssm.semiseparable_rank(torch.randn(L, L, generator=g, dtype=torch.float64).tril()) == L // 2
+
+
+def test_induction_experiment_runs_both_models_and_scores_the_last_step():
+    runs = experiments.induction_experiment(verbose=False, length=8, n_symbols=3, steps=2, batch=4, d_model=8)
+    assert [run.name for run in runs] == [experiments.TIME_INVARIANT, experiments.SELECTIVE]
+    assert all(len(run.per_position) == 1 and run.accuracy == run.per_position[0] for run in runs)
+
+
+def test_train_on_copying_is_train_on_task_with_the_copying_sizes():
+    options = dict(region=6, n_memorize=2, n_symbols=3, steps=3, batch=4, d_model=8)
+    a = experiments.train_on_copying(experiments.SELECTIVE, **options)
+    b = experiments.train_on_task(experiments.SELECTIVE, "copying", **options)
+    assert a.history == b.history and a.per_position == b.per_position

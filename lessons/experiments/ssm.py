@@ -14,7 +14,7 @@ from lessons.lru import LRUModel
 from lessons.memory_traffic import human_bytes, state_size_cost
 from lessons.ssm import (HAND_SET_A, MambaBlock, MambaModel, Selection, causal_convolution, final_state_weights,
                          hand_set_deltas, lti_kernel, selective_scan, ssm_matrix, symbol_share, toeplitz_gap)
-from lessons.tasks import FIRST_SYMBOL, GO, NOISE, decode, selective_copying, vocab_size
+from lessons.tasks import FIRST_SYMBOL, GO, NOISE, decode, induction_heads, selective_copying, vocab_size
 from lessons.training import accuracy, fit, parameter_count
 from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
 
@@ -103,6 +103,7 @@ def state_size_table(batch: int, dim: int, length: int, states=(1, 4, 16, 64)) -
 # ---------------------------------------------------------------------------------------------
 SELECTIVE, TIME_INVARIANT = "Mamba (selective)", "LRU (time-invariant)"
 COPYING = {"region": 24, "n_memorize": 4, "n_symbols": 8, "steps": 250, "batch": 16, "lr": 1e-2, "d_model": 32}
+INDUCTION = {"length": 16, "n_symbols": 8, "steps": 150, "batch": 16, "lr": 1e-2, "d_model": 16}
 COPYING_FULL = {"region": 64, "n_memorize": 8, "n_symbols": 8, "steps": 1500, "batch": 32, "lr": 5e-3, "d_model": 32}
 
 
@@ -171,30 +172,50 @@ class CopyingRun:
     seconds: float
 
 
-def train_on_copying(name: str, region: int = 24, n_memorize: int = 4, n_symbols: int = 8, steps: int = 250,
-                     batch: int = 16, lr: float = 1e-2, d_model: int = 32, seed: int = 0,
-                     log_every: int = 0) -> CopyingRun:
-    """Train one model with lessons.training.fit on fresh selective-copying batches; test on 512 new ones."""
+TASKS = {"copying": selective_copying, "induction heads": induction_heads}   # lessons.tasks, by name
+
+
+def train_on_task(name: str, task: str = "copying", n_symbols: int = 8, steps: int = 250, batch: int = 16,
+                  lr: float = 1e-2, d_model: int = 32, seed: int = 0, log_every: int = 0, **sizes) -> CopyingRun:
+    """Train one model with lessons.training.fit on fresh batches of TASKS[task]; test on 512 new ones.
+
+    `sizes` are the task's own (copying: region, n_memorize; induction heads: length)."""
+    make_batch = TASKS[task]
     model = make_copying_model(name, n_symbols, d_model, seed)
     generator = torch.Generator().manual_seed(seed)
     histories = []
 
     def train() -> None:
-        histories.append(fit(model, lambda _: selective_copying(batch, n_memorize, region, n_symbols, generator),
+        histories.append(fit(model, lambda _: make_batch(batch, **sizes, n_symbols=n_symbols, generator=generator),
                              steps, lr=lr, log_every=log_every))
 
     seconds = median_time(train, repeats=1, warmup=0)                  # one run: training twice would train more
-    x, y, mask = selective_copying(512, n_memorize, region, n_symbols, torch.Generator().manual_seed(seed + 10_000))
-    per_position = accuracy(model, x, y, mask, per_position=True)
+    test = make_batch(512, **sizes, n_symbols=n_symbols, generator=torch.Generator().manual_seed(seed + 10_000))
+    per_position = accuracy(model, *test, per_position=True)
     return CopyingRun(name, sum(per_position) / len(per_position), per_position, histories[0], model,
                       parameter_count(model), seconds)
 
 
+def train_on_copying(name: str, region: int = 24, n_memorize: int = 4, **options) -> CopyingRun:
+    """train_on_task on selective copying (options: n_symbols, steps, batch, lr, d_model, seed, log_every)."""
+    return train_on_task(name, "copying", region=region, n_memorize=n_memorize, **options)
+
+
 def copying_experiment(names=(TIME_INVARIANT, SELECTIVE), verbose: bool = True, **config) -> list[CopyingRun]:
     """Both models on the same task, steps, batch and learning rate (config overrides COPYING)."""
+    return _experiment("copying", {**COPYING, **config}, names, verbose)
+
+
+def induction_experiment(names=(TIME_INVARIANT, SELECTIVE), verbose: bool = True, **config) -> list[CopyingRun]:
+    """Both models on induction heads with the same budget (config overrides INDUCTION)."""
+    return _experiment("induction heads", {**INDUCTION, **config}, names, verbose)
+
+
+def _experiment(task: str, config: dict, names, verbose: bool) -> list[CopyingRun]:
+    """train_on_task for each name; prints a line per model as it goes."""
     runs = []
     for name in names:
-        runs.append(train_on_copying(name, **{**COPYING, **config}))
+        runs.append(train_on_task(name, task, **config))
         if verbose:
             run = runs[-1]
             print(f"{name:<22} {run.parameters:>6} parameters  test accuracy {run.accuracy:.3f}  "
