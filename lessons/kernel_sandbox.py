@@ -55,8 +55,12 @@ class LearnerKernel:
     def_line: int                    # the line of `def` in that file
 
     def where(self, line: int) -> str:
-        """'\\n  at Cell In[5], line 7: tl.store(...)' for line `line` of `source` (1 is the `def` line)."""
-        code = self.source.splitlines()[line - 1].strip()
+        """'\\n  at Cell In[5], line 7: tl.store(...)' for line `line` of `source` (1 is the `def` line); empty for a
+        line outside it."""
+        lines = self.source.splitlines()
+        if not 1 <= line <= len(lines):
+            return ""
+        code = lines[line - 1].strip()
         return f"\n  at {_file_name(self.filename)}, line {self.def_line + line - 1}: {code}"
 
 
@@ -160,19 +164,27 @@ def run_learner_kernel(learner: LearnerKernel, launches: list[Launch], imports: 
     NotYet for a crash, a timeout, or an error in the learner's code (naming the learner's line)."""
     with tempfile.TemporaryDirectory(prefix="kernel-check-") as folder:
         job = Path(folder)
-        header = f"{imports.strip()}\n\n\n@triton.jit\n"
-        (job / _KERNEL_FILE).write_text(header + learner.source)
+        (job / _KERNEL_FILE).write_text(_header(imports) + learner.source)
         torch.save({"kernel": learner.name, "launches": [(launch.programs, launch.args) for launch in launches]},
                    job / _LAUNCHES_FILE)
         finished = _run_child(job)
         if (job / _ERROR_FILE).exists():
-            _report_learner_error(learner, launches, json.loads((job / _ERROR_FILE).read_text()),
-                                  header.count("\n"))
+            _report_learner_error(learner, launches, json.loads((job / _ERROR_FILE).read_text()), imports)
         if finished.returncode != 0 or not (job / _RESULTS_FILE).exists():
             last = (finished.stderr.strip().splitlines() or ["no message"])[-1]
             raise NotYet(f"the check could not run your kernel: {last}", "run the cell again; if this persists, "
                          "restart the notebook's kernel.")
         return torch.load(job / _RESULTS_FILE)
+
+
+def _header(imports: str) -> str:
+    """What the child's kernel file holds above the learner's `def`: the imports, then the decorator."""
+    return f"{imports.strip()}\n\n\n@triton.jit\n"
+
+
+def _imported_names(imports: str) -> list[str]:
+    """The names import lines define: "import triton.language as tl" -> ["tl"]."""
+    return [alias.asname or alias.name for node in ast.parse(imports).body for alias in node.names]
 
 
 def _run_child(job: Path) -> subprocess.CompletedProcess:
@@ -183,7 +195,7 @@ def _run_child(job: Path) -> subprocess.CompletedProcess:
         finished = subprocess.run([sys.executable, "-m", "lessons.kernel_sandbox", str(job)], env=environment,
                                   capture_output=True, text=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise NotYet(f"your kernel did not finish within {TIMEOUT_S:.0f} s.",
+        raise NotYet(f"your kernel did not finish within {TIMEOUT_S:g} s.",
                      "does a loop never end? A kernel's loops need a fixed count, e.g. range(tl.cdiv(T, BLOCK_T)).") \
             from None
     if finished.returncode < 0:
@@ -194,14 +206,14 @@ def _run_child(job: Path) -> subprocess.CompletedProcess:
     return finished
 
 
-def _report_learner_error(learner: LearnerKernel, launches: list[Launch], error: dict, header_lines: int) -> None:
+def _report_learner_error(learner: LearnerKernel, launches: list[Launch], error: dict, imports: str) -> None:
     """Raise NotYet for an error the child caught, naming the case and the learner's line."""
     case = f"for {launches[error['case']].label}, " if error["case"] is not None else ""
-    where = learner.where(error["line"] - header_lines) if error["line"] else ""
-    hint = "fix that line; the check runs your kernel as written, with triton, tl and the names the exercise imports."
+    where = learner.where(error["line"] - _header(imports).count("\n")) if error["line"] else ""
+    hint = "fix that line: the check runs your kernel as written."
     if error["type"] == "NameError":
-        hint = ("a kernel checked here sees only triton, tl and the names the exercise imports: "
-                "write any other value or helper inside the kernel.")
+        hint = (f"a kernel checked here sees only {', '.join(_imported_names(imports))} and its own variables: "
+                "write any other value inside the kernel.")
     raise NotYet(f"{case}your kernel raised {error['type']}: {error['message']}{where}", hint)
 
 

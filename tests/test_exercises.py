@@ -11,6 +11,7 @@ import torch
 import triton
 import triton.language as tl
 from nbclient import NotebookClient
+from triton.runtime.jit import JITFunction
 
 from lessons import kernel_sandbox
 
@@ -397,6 +398,12 @@ def test_lesson07_kernel_solutions_pass():
 
 
 @pytest.mark.kernel
+def test_lesson07_a_compiled_kernel_is_checked_too():
+    """On a GPU a notebook's @triton.jit makes a JITFunction (not the interpreter's): the child interprets it."""
+    assert checks07.check_block_kernel(JITFunction(solutions07.affine_kernel.fn))
+
+
+@pytest.mark.kernel
 @pytest.mark.parametrize("old,new,words", [
     ("mask = offsets < T", "mask = offsets < T - T % BLOCK", "the last, partial block was not written (tail)"),
     ("mask = offsets < T", "mask = offsets <= T", "values past T were written"),
@@ -481,7 +488,8 @@ def test_lesson07_a_kernel_error_points_at_the_learners_own_line():
 def test_lesson07_a_name_the_child_cannot_see_is_explained(tmp_path):
     kernel = kernel_variant(tmp_path, solutions07.affine_kernel, "2 * x + 1, mask", "SCALE * x + 1, mask")
     verdict = checks07.check_block_kernel(kernel)
-    assert not verdict and "NameError" in verdict.message and "sees only triton, tl" in verdict.message
+    assert not verdict and "NameError: name 'SCALE' is not defined" in verdict.message, verdict.message
+    assert "sees only triton, tl, combine, last_lane and its own variables" in verdict.message, verdict.message
 
 
 def test_lesson07_a_kernel_past_the_time_limit_is_stopped(monkeypatch):

@@ -190,7 +190,8 @@ CARRY_RULES: dict[str, CarryRule] = {
 _TWICE = ("the carry is applied twice: h = a_prefix·carry + b_prefix already holds the old carry, and it is added "
           "again", "the next carry is just the state at the chunk's last step: carry = last_lane(h, lane, BLOCK_T).")
 CARRY_MISTAKES = {   # rule name -> (what is wrong, hint)
-    "never applied": ("the carry is never applied: each chunk starts from 0 (h is right for t < BLOCK_T, wrong after)",
+    "never applied": ("the carry is never applied: each chunk starts from 0, so h is right in the first chunk and "
+                      "wrong after it",
                       "apply the state carried from the previous chunk: h = a_prefix * carry + b_prefix, then pass "
                       "on carry = last_lane(h, lane, BLOCK_T)."),
     "applied twice": _TWICE,
@@ -256,7 +257,7 @@ def _diagnose_carry(gates: torch.Tensor, tokens: torch.Tensor, out: torch.Tensor
         return
     for name, (message, hint) in CARRY_MISTAKES.items():
         if close(h, scans[name], CARRY_RTOL, CARRY_ATOL):
-            raise NotYet(f"{message} ({where}, {_cdiv(T, block_t)} chunks).", hint)
+            raise NotYet(f"{message} ({where}: {_cdiv(T, block_t)} chunks).", hint)
     row, t = (~torch.isclose(h, expected, rtol=CARRY_RTOL, atol=CARRY_ATOL)).nonzero()[0].tolist()
     found = f"h[{row}, {t}] = {float(h[row, t]):.4g}, expected {float(expected[row, t]):.4g}"
     if t < block_t:
