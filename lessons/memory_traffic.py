@@ -1,4 +1,5 @@
-"""Lesson 07: why the selective scan is memory-bound, and why a fused kernel makes a 16× state nearly free.
+"""Lesson 07: the bytes a selective scan moves, why a fused kernel makes a 16× state nearly free in bytes, and the
+ceilings (bytes, exps, instructions) that set its time.
 
 Byte counts for one forward pass of mamba's selective scan with u, delta, z of shape (batch, dim, L),
 A of shape (dim, N), input-dependent B, C of shape (batch, N, L), and output y (batch, dim, L):
