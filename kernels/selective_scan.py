@@ -42,7 +42,7 @@ import triton.language as tl
 
 from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
 from kernels.scan import combine
-from lessons.checks import require_bool, require_power_of_two
+from lessons.checks import require_bool, require_int, require_power_of_two, require_same_device, require_tensor
 from lessons.ssm import check_selective_scan_inputs
 from lessons.ssm import selective_scan as lessons_selective_scan
 
@@ -390,17 +390,13 @@ def check_inputs(u, delta, A, B, C, D=None, z=None, delta_bias=None):
         if value.ndim == 4:
             raise NotImplementedError(f"grouped `{name}` (batch, G, N, L) is not fused here; pass (batch, N, L) "
                                       f"or use lessons.ssm.selective_scan.")
-    if shapes.state > MAX_STATE:
-        raise ValueError(f"the state size N (A's second dim) must be at most {MAX_STATE}, got {shapes.state}.")
+    require_int("A.shape[1] (the state size N)", shapes.state, minimum=1, maximum=MAX_STATE)   # h in registers
     named = {"u": u, "delta": delta, "A": A, "B": B, "C": C, "D": D, "z": z, "delta_bias": delta_bias}
     for name, value in named.items():
-        if value is None:
-            continue
-        if value.dtype not in DTYPES:
-            raise TypeError(f"`{name}` must have dtype in {[str(t) for t in DTYPES]}, got {value.dtype}.")
-        check_launchable(name, value)
-        if value.device != u.device:
-            raise ValueError(f"`{name}` must be on u's device {u.device}, got {value.device}.")
+        if value is not None:
+            require_tensor(name, value, dtypes=DTYPES)
+            check_launchable(name, value)
+            require_same_device(name, value, "u", u)
     return shapes
 
 
