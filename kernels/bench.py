@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
+import inspect
+import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,9 @@ from importlib.metadata import PackageNotFoundError, version
 import torch
 import torch.nn.functional as F
 import triton
+import triton.language as tl
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
 
 import kernels
 from kernels.device import HAS_CUDA
@@ -41,6 +47,10 @@ from kernels.scan import scan_reference
 from lessons.memory_traffic import ACCELERATORS, human_bytes, selective_scan_traffic
 from lessons.ssm import selective_scan as lessons_selective_scan
 from lessons.ssm import selective_scan_inputs
+
+# The modules themselves (the package exports the functions `scan` and `selective_scan` under their names)
+first_order = importlib.import_module("kernels.scan")
+fused = importlib.import_module("kernels.selective_scan")
 
 LENGTHS = (512, 2048, 4096, 8192, 16384)
 SCAN_LENGTHS = (512, 4096, 16384, 65536)
@@ -359,11 +369,6 @@ def sm90_cubin(kernel, pointer_type: str, constexprs: dict, num_warps: int, alig
     """Compile one configuration of `kernel` for sm_90 (H100/H200) without a GPU; the machine code (cubin).
     `aligned` tells the compiler what a real launch tells it: pointers and the sizes dim and L are multiples of 16
     (so loads can be vectorised), as they are in the benchmark."""
-    import inspect
-
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     names = list(inspect.signature(kernel.fn).parameters)
     signature = {k: "constexpr" if k in constexprs else pointer_type if k.endswith("_ptr") else "i32" for k in names}
     attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(names) if k.endswith("_ptr") or k in ("dim", "L")}
@@ -382,8 +387,6 @@ def cuobjdump(cubin: bytes, flag: str) -> str:
 
 def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int) -> tuple[int, int]:
     """(registers, stack bytes) per thread of one configuration of `kernel` compiled for sm_90."""
-    import re
-
     usage = cuobjdump(sm90_cubin(kernel, pointer_type, constexprs, num_warps), "-res-usage")
     found = re.search(r"REG:(\d+) STACK:(\d+)", usage)
     return (int(found[1]), int(found[2])) if found else (-1, -1)
@@ -392,8 +395,6 @@ def compile_for_sm90(kernel, pointer_type: str, constexprs: dict, num_warps: int
 def innermost_loop(sass: str) -> list[str]:
     """The instructions of the innermost loop in SASS text: the shortest span between a backward branch and its
     target. Each instruction line reads `/*0a30*/  OPCODE operands ;`."""
-    import re
-
     code = [(int(m[1], 16), m[2].strip()) for m in re.finditer(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", sass)]
     loops = [(target, address) for address, text in code
              for target in [int(t, 16) for t in re.findall(r"BRA (0x[0-9a-f]+)", text)] if target < address]
@@ -407,9 +408,6 @@ def inner_loop_instructions(block_l: int | None = None, warps: int | None = None
     """(Run with TRITON_INTERPRET=0.) The forward kernel's loop over the state index, compiled for sm_90 at the
     tile it runs with on a GPU without gradients: machine instructions per thread per trip, and per (b, d, t, n)
     element (a trip handles BLOCK_L / (32·warps) elements per thread), with its exps (MUFU.EX2) and warp shuffles."""
-    import triton.language as tl
-
-    fused = importlib.import_module("kernels.selective_scan")
     block_l = block_l or fused.FORWARD_BLOCK_L
     warps = warps or 4
     constexprs = dict(B_VARYING=True, C_VARYING=True, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True,
@@ -427,8 +425,6 @@ def inner_loop_instructions(block_l: int | None = None, warps: int | None = None
 
 def compiled_inner_loop() -> dict[str, float]:
     """inner_loop_instructions() from a subprocess with TRITON_INTERPRET=0 (callable from an interpreted session)."""
-    import json
-
     code = "import json; from kernels.bench import inner_loop_instructions as f; print(json.dumps(f()))"
     env = {**os.environ, "TRITON_INTERPRET": "0"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
@@ -460,10 +456,6 @@ def read_recorded(path: str) -> dict[str, list[dict[str, str]]]:
 
 def register_configurations():
     """(label, kernel, pointer type, constexprs, num_warps) for every kernel at a GPU tile it runs with."""
-    import triton.language as tl
-
-    # import_module, not `from kernels import scan`: the package exports the functions under the module names
-    first_order, fused = importlib.import_module("kernels.scan"), importlib.import_module("kernels.selective_scan")
     common = dict(B_VARYING=True, C_VARYING=True, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True,
                   BLOCK_N=STATE, COMPUTE=tl.float32)
     forward_tile, training_tile = (1, fused.FORWARD_BLOCK_L), (1, fused.TRAINING_BLOCK_L)
@@ -510,7 +502,6 @@ def sweep(length: int = 4096) -> str:
 
 def autotune_choices() -> str:
     """What autotune picked in this process, per kernel, chunk length and (dim, L, N, …, dtypes) key."""
-    fused = importlib.import_module("kernels.selective_scan")
     lines = ["Autotune's choices (kernel, chunk length: dim, L, N, input dtype -> config):"]
     for (kernel, block_l), tuner in fused._TUNED.items():
         for key, config in tuner.cache.items():

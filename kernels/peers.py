@@ -108,7 +108,7 @@ def unpack_mamba(sdist: Path, target: Path) -> Path:
 
 def build(folder: Path, target: Path) -> None:
     """Compile the restricted mamba_ssm selective scan for this GPU; unpack accelerated-scan; print PYTHONPATH."""
-    import torch
+    import torch                                  # here, not at the top: `download` runs where torch may be absent
     from torch.utils.cpp_extension import load
 
     if not torch.cuda.is_available():
