@@ -8,9 +8,15 @@ diag(λ) acts elementwise there, and P takes it back *out*.
 """
 from __future__ import annotations
 
-import torch
+import math
+from fractions import Fraction
 
-from lessons.checks import require_shape, require_tensor
+import torch
+from torch import nn
+
+from lessons.checks import require_positive_int, require_shape, require_tensor
+
+DEFECTIVE_CONDITION = 1e12   # cond(P) above this: the eigenvectors are numerically dependent, W is defective
 
 
 def check_recurrence_inputs(W: torch.Tensor, x: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
@@ -81,15 +87,179 @@ def matrix_power_via_eigenbasis(W: torch.Tensor, n: int) -> torch.Tensor:
     return power if W.is_complex() else power.real
 
 
+def integer_eigenvectors(P: torch.Tensor) -> torch.Tensor:
+    """Each real column of P rescaled to the smallest whole numbers, as one writes eigenvectors by hand."""
+    columns = []
+    for v in P.real.T.tolist():
+        smallest = min(abs(entry) for entry in v if abs(entry) > 1e-12)
+        ratios = [Fraction(entry / smallest).limit_denominator(100) for entry in v]
+        scale = math.lcm(*(ratio.denominator for ratio in ratios))
+        columns.append([float(ratio * scale) for ratio in ratios])
+    return torch.tensor(columns, dtype=P.real.dtype).T
+
+
 def worked_2x2_example(n: int = 5) -> dict:
     """Every number of the lesson's worked example, W = [[0.8, 0.3], [0.2, 0.7]], computed, not typed."""
     W = torch.tensor([[0.8, 0.3], [0.2, 0.7]], dtype=torch.float64)
     P, eigenvalues, P_inv = eigendecompose(W)
     order = torch.argsort(eigenvalues.real, descending=True)          # λ₁ = 1.0 first, then λ₂ = 0.5
-    P, eigenvalues, P_inv = P[:, order], eigenvalues[order], P_inv[order, :]
-    return {"W": W, "eigenvalues": eigenvalues.real, "P": P.real, "P_inv": P_inv.real,
+    P = integer_eigenvectors(P[:, order])                              # (3, 2) and (−1, 1), as by hand
+    eigenvalues, P_inv = eigenvalues[order].real, torch.linalg.inv(P)
+    return {"W": W, "eigenvalues": eigenvalues, "P": P, "P_inv": P_inv,
             "n": n, "W^n (matrix_power)": torch.linalg.matrix_power(W, n),
-            "W^n (P diag(λ^n) P^-1)": (P @ torch.diag(eigenvalues**n) @ P_inv).real}
+            "W^n (P diag(λ^n) P^-1)": P @ torch.diag(eigenvalues**n) @ P_inv}
+
+
+def worked_example_slips(n: int = 5) -> dict[str, torch.Tensor]:
+    """Wⁿ for the worked example done right, and with each slip a hand calculation makes, by name.
+
+    Every entry is a (2, 2) float64 matrix from the same P (integer eigenvectors), Λ and P⁻¹. Only the right
+    one gives back W at n = 1, which is the check to make by hand.
+    """
+    example = worked_2x2_example(n)
+    P, P_inv, power = example["P"], example["P_inv"], torch.diag(example["eigenvalues"] ** n)
+    return {"right: P Λⁿ P⁻¹": P @ power @ P_inv,
+            "swapped: P⁻¹ Λⁿ P": P_inv @ power @ P,
+            "P where P⁻¹ belongs: P Λⁿ P": P @ power @ P,
+            "wrong order: P P⁻¹ Λⁿ (= Λⁿ)": P @ P_inv @ power,
+            "eigenvectors as rows: Pᵀ Λⁿ (Pᵀ)⁻¹": P.T @ power @ torch.linalg.inv(P.T)}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the eigenvalues decide (the long run) and what they don't (the way there)
+# ---------------------------------------------------------------------------------------------
+def spectral_radius(W: torch.Tensor) -> float:
+    """max |λ| over the eigenvalues of W (H, H)."""
+    return float(torch.linalg.eigvals(W).abs().max())
+
+
+def eigenvector_condition(W: torch.Tensor) -> float:
+    """cond(P) = σ_max(P) / σ_min(P) for W = P Λ P⁻¹ with unit eigenvectors; inf when W is defective.
+
+    1 for a normal W (orthonormal eigenvectors); large when eigenvectors are nearly parallel. It bounds the
+    transient: ‖Wⁿ‖₂ ≤ cond(P) · max|λ|ⁿ for every n.
+    """
+    P, _, _ = eigendecompose(W)
+    condition = float(torch.linalg.cond(P))
+    return math.inf if condition > DEFECTIVE_CONDITION else condition
+
+
+def long_run(W: torch.Tensor, tolerance: float = 1e-9) -> str:
+    """What ‖Wⁿx‖ does as n → ∞, from the eigenvalues alone, for a generic x.
+
+    |λ| < 1 for all: decays to 0 (even when W is defective or non-normal: λⁿ beats any power of n). Some
+    |λ| > 1: grows. Largest |λ| = 1: bounded, unless the eigenvalues on the unit circle are defective (a Jordan
+    block), whose Wⁿ holds a term n·λⁿ⁻¹ that grows like n.
+    """
+    P, eigenvalues, _ = eigendecompose(W)
+    radius = float(eigenvalues.abs().max())
+    if radius < 1 - tolerance:
+        return "decays to 0"
+    if radius > 1 + tolerance:
+        return "grows without bound"
+    on_circle = P[:, eigenvalues.abs() > 1 - tolerance]                     # (H, k) their eigenvectors
+    if float(torch.linalg.cond(on_circle)) > DEFECTIVE_CONDITION:
+        return "grows without bound, like n (a defective eigenvalue with |λ| = 1)"
+    return "stays bounded, neither decays nor grows"
+
+
+def orbit(W: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
+    """x, Wx, W²x, ..., W^steps x as a (steps + 1, H) tensor, for W (H, H) and x (H,)."""
+    points = [x]
+    for _ in range(require_positive_int("steps", steps)):
+        points.append(W @ points[-1])
+    return torch.stack(points)
+
+
+def peak_growth(norms: torch.Tensor) -> tuple[float, int]:
+    """(largest ‖Wⁿx‖ / ‖x‖, the n where it happens) from the norms ‖W⁰x‖, ‖W¹x‖, ... as a (steps + 1,) tensor."""
+    n = int(norms.argmax())
+    return float(norms[n] / norms[0]), n
+
+
+def power_norms(W: torch.Tensor, steps: int) -> torch.Tensor:
+    """‖Wⁿ‖₂ (largest singular value: the worst-case growth of any x) for n = 0..steps, as (steps + 1,)."""
+    powers = [torch.eye(W.shape[0], dtype=W.dtype)]
+    for _ in range(require_positive_int("steps", steps)):
+        powers.append(W @ powers[-1])
+    return torch.linalg.matrix_norm(torch.stack(powers), ord=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learn Λ, B and C directly, and the closed form as a convolution
+# ---------------------------------------------------------------------------------------------
+def diagonal_rnn(lam: torch.Tensor, B: torch.Tensor, C: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """z_t = λ ⊙ z_{t−1} + B x_t from z_0 = 0, y_t = C z_t: lam (N,), B (N, I), C (O, N), x (batch, T, I).
+
+    Returns y (batch, T, O). One step costs N multiplies for λ ⊙ z: the eigenbasis recurrence of section 3 with
+    B in P⁻¹'s role and C in P's.
+    """
+    require_tensor("x", x, ndim=3)
+    require_shape("B", B, (lam.shape[0], x.shape[-1]), meaning="(N, inputs) to match lam (N,) and x")
+    require_shape("C", C, (None, lam.shape[0]), meaning="(outputs, N) to read the state")
+    z = x.new_zeros(x.shape[0], lam.shape[0], dtype=torch.promote_types(x.dtype, lam.dtype))   # (batch, N)
+    inputs = x.to(z.dtype) @ B.to(z.dtype).T                                  # (batch, T, N)
+    states = []
+    for t in range(x.shape[1]):
+        z = lam * z + inputs[:, t]
+        states.append(z)
+    return torch.stack(states, dim=1) @ C.to(z.dtype).T
+
+
+def diagonal_rnn_kernel(lam: torch.Tensor, B: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
+    """The impulse response K_k = C · diag(λᵏ) · B for k = 0..length−1, as (length, O, I)."""
+    k = torch.arange(require_positive_int("length", length), dtype=lam.real.dtype)
+    powers = lam[None, :] ** k[:, None]                                       # (length, N): λᵏ
+    return torch.einsum("on,kn,ni->koi", C.to(powers.dtype), powers, B.to(powers.dtype))
+
+
+def dense_rnn_kernel(W: torch.Tensor, B: torch.Tensor, C: torch.Tensor, length: int) -> torch.Tensor:
+    """The same for a dense W (H, H): K_k = C Wᵏ B with B (H, I), C (O, H), as (length, O, I)."""
+    kernel, power = [], torch.eye(W.shape[0], dtype=W.dtype)
+    for _ in range(require_positive_int("length", length)):
+        kernel.append(C @ power @ B)
+        power = W @ power
+    return torch.stack(kernel)
+
+
+def causal_convolution(K: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """y_t = Σ_{k=0..t} K_k x_{t−k}, all t at once by FFT: K (T, O, I), x (batch, T, I) -> (batch, T, O).
+
+    This is the closed form of any linear time-invariant recurrence: no loop over t, O(T log T) per channel.
+    """
+    require_tensor("x", x, ndim=3)
+    require_shape("K", K, (x.shape[1], None, x.shape[2]), meaning="(T, outputs, inputs) to match x (batch, T, I)")
+    T = x.shape[1]
+    spectrum = torch.einsum("foi,bfi->bfo", torch.fft.fft(K, n=2 * T, dim=0), torch.fft.fft(x, n=2 * T, dim=1))
+    y = torch.fft.ifft(spectrum, dim=1)[:, :T]                               # zero padding: no wrap-around
+    return y if (K.is_complex() or x.is_complex()) else y.real
+
+
+class DiagonalLinearRNN(nn.Module):
+    """Learn Λ, B and C directly: z_t = λ ⊙ z_{t−1} + B x_t, y_t = C z_t, with λ = sigmoid(ν) in (0, 1).
+
+    No W and no eigendecomposition: the model is born diagonal. (Lesson 05 gives λ a better parameterisation.)
+    """
+
+    def __init__(self, state_size: int, inputs: int = 1, outputs: int = 1, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.nu = nn.Parameter(torch.linspace(-1.0, 3.0, state_size, dtype=torch.float64))   # λ from 0.27 to 0.95
+        self.B = nn.Parameter(torch.randn(state_size, inputs, generator=g, dtype=torch.float64) / inputs**0.5)
+        self.C = nn.Parameter(torch.randn(outputs, state_size, generator=g, dtype=torch.float64) / state_size**0.5)
+
+    @property
+    def lam(self) -> torch.Tensor:
+        """The N eigenvalues, (N,), each in (0, 1)."""
+        return torch.sigmoid(self.nu)
+
+    def kernel(self, length: int) -> torch.Tensor:
+        """Impulse response (length, O, I)."""
+        return diagonal_rnn_kernel(self.lam, self.B, self.C, length)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """y (batch, T, O) for x (batch, T, I), through the convolution (the recurrence gives the same)."""
+        return causal_convolution(self.kernel(x.shape[1]), x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from lessons import linear_rnn as lr
+from lessons.experiments import linear_rnn as ex
 
 
 def random_problem(H: int, T: int, B: int, seed: int, dtype=torch.float64):
@@ -108,3 +109,90 @@ def test_complex_inputs_stay_complex(dtype, tolerance):
         out = rung(W, x)
         assert out.dtype == dtype
         torch.testing.assert_close(out, loop, rtol=tolerance, atol=tolerance)
+
+
+def test_eigenvalues_decide_the_long_run_not_the_way_there():
+    """A Jordan block at |λ| = 1 grows like n; a defective or non-normal W with |λ| < 1 grows before it decays."""
+    jordan = lr.jordan_block(1.0)
+    assert lr.long_run(jordan).startswith("grows without bound, like n")
+    norms = lr.power_norms(jordan, 30)
+    assert norms[30] > 30 and lr.eigenvector_condition(jordan) == float("inf")
+    for W in (lr.jordan_block(0.9) * torch.tensor([[1.0, 1.2], [1.0, 1.0]], dtype=torch.float64),   # defective
+              torch.tensor([[0.9, 1.2], [0.0, 0.7]], dtype=torch.float64)):                           # non-normal
+        assert lr.long_run(W) == "decays to 0"
+        norms = lr.power_norms(W, 200)
+        assert norms.max() > 1.5 and norms[200] < 1e-6           # grows first, then decays
+    rotation = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)
+    assert lr.long_run(rotation).startswith("stays bounded") and lr.eigenvector_condition(rotation) == \
+        pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cond_P_bounds_the_transient(seed):
+    """‖Wⁿ‖₂ ≤ cond(P)·max|λ|ⁿ for every n, and a non-normal W gets close to using the room it allows."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.triu(torch.randn(5, 5, generator=g, dtype=torch.float64)) * 0.5
+    W.diagonal().copy_(torch.rand(5, generator=g, dtype=torch.float64) * 0.9)
+    norms = lr.power_norms(W, 60)
+    radius, condition = lr.spectral_radius(W), lr.eigenvector_condition(W)
+    bound = condition * radius ** torch.arange(61, dtype=torch.float64)
+    assert (norms <= bound * (1 + 1e-9)).all()
+    reference = torch.stack([torch.linalg.matrix_norm(torch.linalg.matrix_power(W, n), ord=2) for n in range(61)])
+    torch.testing.assert_close(norms, reference)
+
+
+@pytest.mark.parametrize("T,batch,complex_lam", [(1, 1, False), (37, 3, False), (23, 2, True)])
+def test_closed_form_is_a_convolution(T, batch, complex_lam):
+    """y = K * x with K_k = C Λᵏ B equals the recurrence, real or complex λ, T = 1 and primes."""
+    g = torch.Generator().manual_seed(T)
+    lam = torch.rand(5, generator=g, dtype=torch.float64) * 0.95
+    if complex_lam:
+        lam = torch.polar(lam, torch.rand(5, generator=g, dtype=torch.float64) * 3)
+    B, C = torch.randn(5, 2, generator=g, dtype=torch.float64), torch.randn(3, 5, generator=g, dtype=torch.float64)
+    x = torch.randn(batch, T, 2, generator=g, dtype=torch.float64)
+    recurrence = lr.diagonal_rnn(lam, B, C, x)
+    assert recurrence.shape == (batch, T, 3)
+    torch.testing.assert_close(lr.causal_convolution(lr.diagonal_rnn_kernel(lam, B, C, T), x), recurrence)
+
+
+def test_dense_kernel_is_the_diagonal_kernel_in_the_eigenbasis():
+    """C Wᵏ B = (C P) Λᵏ (P⁻¹ B): the dense system and its diagonal form have one impulse response."""
+    W, _, _ = random_problem(4, 1, 1, seed=21)
+    g = torch.Generator().manual_seed(22)
+    B, C = torch.randn(4, 1, generator=g, dtype=torch.float64), torch.randn(2, 4, generator=g, dtype=torch.float64)
+    P, lam, P_inv = lr.eigendecompose(W)
+    diagonal = lr.diagonal_rnn_kernel(lam, P_inv @ B.to(P.dtype), C.to(P.dtype) @ P, 15)
+    torch.testing.assert_close(diagonal.real, lr.dense_rnn_kernel(W, B, C, 15))
+
+
+def test_worked_example_slips_each_break_the_n_equals_1_check():
+    """Only P Λⁿ P⁻¹ gives back W at n = 1; each slip gives its own wrong matrix, and the right one Wⁿ."""
+    W = lr.worked_2x2_example()["W"]
+    torch.testing.assert_close(lr.integer_eigenvectors(lr.worked_2x2_example()["P"]).abs(),
+                               torch.tensor([[3.0, 1.0], [2.0, 1.0]], dtype=torch.float64))
+    for n in (1, 5):
+        slips = lr.worked_example_slips(n)
+        torch.testing.assert_close(slips.pop("right: P Λⁿ P⁻¹"), torch.linalg.matrix_power(W, n))
+        assert len(slips) == 4
+        for name, value in slips.items():
+            assert (value - torch.linalg.matrix_power(W, n)).abs().max() > 0.05, name
+    torch.testing.assert_close(lr.worked_example_slips(3)["wrong order: P P⁻¹ Λⁿ (= Λⁿ)"],
+                               torch.diag(torch.tensor([1.0, 0.125], dtype=torch.float64)))
+
+
+def test_learned_diagonal_model_imitates_a_dense_W():
+    """Λ, B, C learned from the dense system's input/output pairs reproduce its impulse response, and the model's
+    convolution equals its own recurrence."""
+    result = ex.fit_diagonal_to_dense(steps=150)
+    target, learned = result["target kernel"], result["learned kernel"]
+    assert result["loss"][-1] < result["loss"][0] / 100
+    assert float((target - learned).norm() / target.norm()) < 0.05
+    model = result["model"]
+    x = torch.randn(2, 29, 1, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), lr.diagonal_rnn(model.lam, model.B, model.C, x))
+
+
+def test_step_timing_rows():
+    rows = ex.time_dense_and_diagonal_steps([3, 17], batch=2, steps=4, repeats=1)
+    assert [H for H, _, _ in rows] == [3, 17] and all(d > 0 and g > 0 for _, d, g in rows)

@@ -5,12 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lessons import palette
 
 from lessons.widgets import (EigenExplorer, GradientExplorer, LRUExplorer, MemoryTrafficExplorer, ScanLevelExplorer,
                              SelectivityExplorer, SpiralExplorer)
 from lessons.widgets.base import Explorer
+from lessons.widgets.linear_rnn import START, STEPS
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -80,6 +82,35 @@ def test_eigen_explorer_describes_decay_growth_and_rotation():
     assert "decays" in explorer.update(a=0.8, b=0.3, c=0.2, d=0.7) and "1.00" in explorer.readout.value
     assert "grows" in explorer.update(a=1.2, b=0.0, c=0.0, d=0.5)
     assert "rotates" in explorer.update(a=0.0, b=-0.9, c=0.9, d=0.0)
+
+
+def _orbit_peak(W):
+    """(largest ‖Wⁿx‖ / ‖x‖, its n) for n = 0..STEPS from the explorer's start x, by matrix powers."""
+    W = torch.tensor(W, dtype=torch.float64)
+    norms = torch.stack([(torch.linalg.matrix_power(W, n) @ START).norm() for n in range(STEPS + 1)])
+    return float(norms.max() / norms[0]), int(norms.argmax())
+
+
+def test_eigen_explorer_reads_a_jordan_block_as_growing():
+    """a = b = d = 1, c = 0: |λ| = 1 twice but one eigenvector; ‖Wⁿx‖ grows like n, never 'neither … nor'."""
+    readout = EigenExplorer().update(a=1.0, b=1.0, c=0.0, d=1.0)
+    peak, n = _orbit_peak([[1.0, 1.0], [0.0, 1.0]])
+    assert "neither decays nor grows" not in readout
+    assert "grows without bound, like n" in readout and "defective" in readout
+    assert f"reaches {peak:.3g}× its start by n = {n}" in readout
+
+
+@pytest.mark.parametrize("d", [0.9, 0.7])
+def test_eigen_explorer_sees_growth_before_decay(d):
+    """a = 0.9, b = 1.2, c = 0: both |λ| < 1, yet the norm grows for several steps first (d = 0.9: defective;
+    d = 0.7: diagonalisable, non-normal, and the readout gives cond(P) of its eigenvector matrix)."""
+    readout = EigenExplorer().update(a=0.9, b=1.2, c=0.0, d=d)
+    eigenvectors = np.linalg.eig(np.array([[0.9, 1.2], [0.0, d]]))[1]
+    condition = "defective" if d == 0.9 else f"cond(P) = {np.linalg.cond(eigenvectors):.3g}"
+    peak, n = _orbit_peak([[0.9, 1.2], [0.0, d]])
+    assert peak > 1.5 and 0 < n
+    assert "Long run: decays to 0" in readout and condition in readout
+    assert f"grows first, then decays: ‖Wⁿx‖ peaks at {peak:.3g}× its start at n = {n}" in readout
 
 
 def test_spiral_explorer_reports_memory_and_caps_explosions():

@@ -1,10 +1,14 @@
-"""Lesson 02 explorer: edit a 2×2 W, see its eigenvectors and the orbit of Wⁿx."""
+"""Lesson 02 explorer: edit a 2×2 W, see its eigenvectors and the orbit of Wⁿx.
+
+The readout separates what the eigenvalues decide (the long run) from what they don't (the way there: a
+non-normal or defective W can grow for many steps before it decays), and measures both on the drawn orbit.
+"""
 from __future__ import annotations
 
 import ipywidgets as widgets
 import torch
 
-from lessons.linear_rnn import eigendecompose
+from lessons.linear_rnn import eigendecompose, eigenvector_condition, long_run, orbit, peak_growth
 from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
@@ -12,21 +16,25 @@ STEPS = 24
 START = torch.tensor([1.0, 0.4], dtype=torch.float64)
 
 
-def orbit(W: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
-    """x, Wx, W²x, ..., W^steps x as a (steps + 1, 2) tensor."""
-    points = [x]
-    for _ in range(steps):
-        points.append(W @ points[-1])
-    return torch.stack(points)
+GROWTH_SHOWN = 1.005   # a peak above this many times the start counts as growth in the readout
 
 
-def describe(eigenvalues: torch.Tensor) -> str:
-    """Decays, grows or rotates, from the eigenvalues of a real 2×2 matrix."""
-    radius = float(eigenvalues.abs().max())
-    rotates = bool((eigenvalues.imag.abs() > 1e-9).any())
-    fate = ("decays to 0" if radius < 1 - 1e-9 else "grows without bound" if radius > 1 + 1e-9
-            else "neither decays nor grows")
-    return ("rotates (complex pair) and " if rotates else "") + fate
+def transient(W: torch.Tensor, norms: torch.Tensor) -> str:
+    """What ‖Wⁿx‖ does on the way, measured on the orbit's norms (steps + 1,), and what bounds it: cond(P)."""
+    peak, n = peak_growth(norms)
+    steps = len(norms) - 1
+    if peak <= GROWTH_SHOWN:
+        way = f"‖Wⁿx‖ never exceeds its start in {steps} steps"
+    elif not long_run(W).startswith("decays"):
+        way = f"‖Wⁿx‖ reaches {peak:.3g}× its start by n = {n}"
+    elif n < steps:
+        way = f"on the way it grows first, then decays: ‖Wⁿx‖ peaks at {peak:.3g}× its start at n = {n}"
+    else:
+        way = f"on the way it is still growing at n = {steps} ({peak:.3g}× its start); the decay wins later"
+    condition = eigenvector_condition(W)
+    if condition == float("inf"):
+        return f"{way}. W is defective (one eigenvector), so Wⁿ holds a term n·λⁿ⁻¹ the eigenvalues don't show"
+    return f"{way}. cond(P) = {condition:.3g}, and ‖Wⁿ‖ ≤ cond(P)·max|λ|ⁿ bounds the growth"
 
 
 class EigenExplorer(Explorer):
@@ -54,8 +62,9 @@ class EigenExplorer(Explorer):
         ax_norm.set(xlabel="n", ylabel="‖Wⁿx‖", title="size of the state")
         values = ", ".join(f"{complex(v):.2f}".strip("()").replace("+0.00j", "").replace("-0.00j", "")
                            for v in eigenvalues)
-        text = (f"eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}: the orbit "
-                f"{describe(eigenvalues)}. ‖W^{STEPS}x‖ = {float(norms[-1]):.3g}.")
+        rotates = "The orbit rotates (complex pair). " if bool((eigenvalues.imag.abs() > 1e-9).any()) else ""
+        text = (f"eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}. {rotates}"
+                f"Long run: {long_run(W)}; {transient(W, norms)}. ‖W^{STEPS}x‖ = {float(norms[-1]):.3g}.")
         return text, fig
 
     @staticmethod
