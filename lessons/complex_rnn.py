@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import cmath
 import math
+from collections import Counter
 
 import torch
 
@@ -117,3 +118,67 @@ def hermitian_inverse_error(P: torch.Tensor) -> float:
     require_tensor("P", P, ndim=2)
     P_inv = torch.linalg.inv(P)
     return float((P.conj().T - P_inv).norm() / P_inv.norm())
+
+
+# ---------------------------------------------------------------------------------------------
+# Real 2×2 blocks or complex numbers: both scan, one costs less
+# ---------------------------------------------------------------------------------------------
+def block_combine(earlier, later):
+    """(A₁, b₁) ∘ (A₂, b₂) = (A₂A₁, A₂b₁ + b₂) for a 2×2 real gate A (nested lists) and a 2-vector b.
+
+    Lesson 04's combine with a matrix where the scalar gate was: associative, because matrix products are.
+    """
+    (A1, b1), (A2, b2) = earlier, later
+    A = [[A2[i][0] * A1[0][j] + A2[i][1] * A1[1][j] for j in range(2)] for i in range(2)]
+    b = [A2[i][0] * b1[0] + A2[i][1] * b1[1] + b2[i] for i in range(2)]
+    return A, b
+
+
+def complex_combine(earlier, later):
+    """The same combine with a complex gate a and state b, each held as a (real, imaginary) pair."""
+    (a1, b1), (a2, b2) = earlier, later
+    carried = _complex_multiply(a2, b1)
+    return _complex_multiply(a2, a1), (carried[0] + b2[0], carried[1] + b2[1])
+
+
+def _complex_multiply(u, v):
+    """(u_re + i·u_im)(v_re + i·v_im) in real arithmetic: 4 multiplies, 2 adds."""
+    return u[0] * v[0] - u[1] * v[1], u[0] * v[1] + u[1] * v[0]
+
+
+def rotation_block(lam: complex) -> list[list[float]]:
+    """The real 2×2 block [[re, −im], [im, re]] that acts on (re, im) as multiplying by λ does."""
+    return [[lam.real, -lam.imag], [lam.imag, lam.real]]
+
+
+class Counted:
+    """A real number that tallies every multiply and every add or subtract made with it in a shared Counter."""
+
+    def __init__(self, value: float, tally: Counter):
+        self.value, self.tally = value, tally
+
+    def _operate(self, other, kind: str, fn) -> Counted:
+        self.tally[kind] += 1
+        return Counted(fn(self.value, other.value if isinstance(other, Counted) else other), self.tally)
+
+    def __mul__(self, other):
+        return self._operate(other, "multiplies", lambda a, b: a * b)
+
+    def __add__(self, other):
+        return self._operate(other, "adds", lambda a, b: a + b)
+
+    def __sub__(self, other):
+        return self._operate(other, "adds", lambda a, b: a - b)
+
+    __rmul__, __radd__ = __mul__, __add__
+
+
+def count_operations(combine, earlier, later) -> Counter:
+    """Run combine(earlier, later) on Counted numbers and return how many real multiplies and adds it made."""
+    tally: Counter = Counter()
+
+    def wrap(item):
+        return [wrap(part) for part in item] if isinstance(item, (list, tuple)) else Counted(float(item), tally)
+
+    combine(wrap(earlier), wrap(later))
+    return tally

@@ -6,6 +6,7 @@ from functools import partial
 import torch
 
 from lessons.linear_rnn import DiagonalLinearRNN, causal_convolution, dense_rnn_kernel
+from lessons.palette import LIGHT
 from lessons.training import fit, masked_mse
 from lessons.utils import median_time, seeded
 
@@ -74,18 +75,18 @@ def fit_diagonal_to_dense(state_size: int = 16, steps: int = 300, length: int = 
             "target kernel": target[:, 0, 0], "learned kernel": learned}
 
 
-def plot_impulse_fit(result: dict):
-    """The target and learned impulse responses, and the loss curve, side by side: a matplotlib Figure."""
-    from matplotlib.figure import Figure   # optional third-party: only notebooks plot
-
-    from lessons.palette import LIGHT
-    fig = Figure(figsize=(8, 3))
-    ax_kernel, ax_loss = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.88, wspace=0.3)
-    ax_kernel.plot(result["target kernel"], color=LIGHT.vanishing, lw=2, label="dense W: C Wᵏ B")
+def plot_impulse_fit(result: dict, ax_kernel, ax_loss) -> None:
+    """The target and learned impulse responses on ax_kernel, the loss curve on ax_loss."""
+    ax_kernel.plot(result["target kernel"], color=LIGHT.vanishing, lw=2.5, label="dense W: C Wᵏ B")
     ax_kernel.plot(result["learned kernel"], color=LIGHT.exploding, ls="--", lw=1.5, label="learned: C Λᵏ B")
-    ax_kernel.set(xlabel="lag k", title="impulse response K_k")
+    ax_kernel.axhline(0, color=LIGHT.muted, lw=0.5)
+    ax_kernel.set(xlabel="lag k", title="impulse response $K_k$")
     ax_kernel.legend(frameon=False)
     ax_loss.semilogy(result["loss"], color=LIGHT.foreground, lw=1)
-    ax_loss.set(xlabel="Adam step", title="training loss (MSE)")
-    return fig
+    ax_loss.set(xlabel="Adam step", title="training loss (mean squared error)")
+
+
+def latex_matrix(M: torch.Tensor, number_format: str = ".4g") -> str:
+    """A 2-D tensor as a LaTeX pmatrix, for prose formatted from computed values."""
+    rows = [" & ".join(format(float(v), number_format) for v in row) for row in M]
+    return r"\begin{pmatrix}" + r" \\ ".join(rows) + r"\end{pmatrix}"
