@@ -10,7 +10,8 @@ The same 96·16 = 1536 independent channels in two layouts:
                 the Triton kernels, where time is the innermost (contiguous) axis.
 mamba.py's `pscan` (pip package `mambapy`, pure PyTorch) is the peer when it is installed; it scans dim 1,
 so in the time-last layout it is handed a movedim view, as linear_scan hands back one. Every time is the
-median of `repeats` (≥ 5 by default) forward calls after one warm-up call (lessons.utils.median_time).
+median of `repeats` (≥ 5 by default) forward calls after one warm-up call, and the entries take turns call by
+call (`interleaved_times`), so that a burst of load from other programs hits all of them alike.
 """
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from functools import partial
 
 import torch
 
 from lessons.scan import blelloch_scan, chunked_scan, hillis_steele_scan, linear_scan, log_space_scan, sequential_scan
-from lessons.utils import markdown_table, median_time
+from lessons.utils import markdown_table
 
 Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # a, b -> h, all of one layout's shape
 LAYOUTS = {"time-major": 1, "time-last": -1}                      # layout -> the dim the scan runs along
@@ -81,14 +81,30 @@ def timing_row(n: int, layout: str, channels: tuple[int, int], scans: dict[str, 
     """{"n", "layout", "ms": {name: median ms or None}, "max_error": {name: max |h − linear_scan| or None}}."""
     a, b = benchmark_inputs(n, layout, channels)
     reference = linear_scan(a, b, dim=LAYOUTS[layout])
-    row = {"n": n, "layout": layout, "ms": {}, "max_error": {}}
-    for name, scan in scans.items():
-        if skip(name, n):
-            row["ms"][name] = row["max_error"][name] = None
-            continue
-        row["ms"][name] = 1e3 * median_time(partial(scan, a, b), repeats=repeats)
+    timed = {name: scan for name, scan in scans.items() if not skip(name, n)}
+    times = interleaved_times(timed, a, b, repeats)
+    row = {"n": n, "layout": layout, "ms": dict.fromkeys(scans), "max_error": dict.fromkeys(scans)}
+    for name, scan in timed.items():
+        row["ms"][name] = statistics.median(times[name])
         row["max_error"][name] = float((scan(a, b) - reference).abs().max())
     return row
+
+
+def interleaved_times(scans: dict[str, Scan], a: torch.Tensor, b: torch.Tensor, rounds: int) -> dict[str, list]:
+    """Milliseconds of each call: one warm-up call each, then `rounds` rounds in which every scan runs once.
+
+    Taking turns call by call (rather than all calls of one entry, then the next) spreads background load over
+    every entry alike, which keeps the ratios between entries fair on a busy machine.
+    """
+    for scan in scans.values():
+        scan(a, b)                                                       # warm-up
+    times = {name: [] for name in scans}
+    for _ in range(rounds):
+        for name, scan in scans.items():
+            start = time.perf_counter()
+            scan(a, b)
+            times[name].append(1e3 * (time.perf_counter() - start))
+    return times
 
 
 def is_wrong(error: float) -> bool:
@@ -125,8 +141,10 @@ def speed_ups(rows: list[dict], slower: str, faster: str = OURS) -> dict[int, fl
 
 
 def too_slow(name: str, n: int) -> bool:
-    """Entries left out at large n: the loop and Hillis–Steele take seconds there and prove nothing new."""
-    return (name.startswith("loop") and n > 2**14) or (name.startswith("hillis") and n > 2**13)
+    """Entries left out at large n, where they take seconds per call and prove nothing new: the loop and
+    Hillis–Steele beyond 2¹⁴ and 2¹³, the other teaching scans beyond 2¹⁵."""
+    limits = {"loop": 2**14, "hillis": 2**13, "blelloch": 2**15, "chunked": 2**15, "log-space": 2**15}
+    return any(name.startswith(prefix) and n > limit for prefix, limit in limits.items())
 
 
 def head_to_head(n: int, scans: dict[str, Scan], layout: str = "time-major",
@@ -136,15 +154,7 @@ def head_to_head(n: int, scans: dict[str, Scan], layout: str = "time-major",
     Interleaving means background load hits every entry alike, so the ratio stays fair on a busy machine.
     """
     a, b = benchmark_inputs(n, layout)
-    times = {name: [] for name in scans}
-    for scan in scans.values():
-        scan(a, b)                                                       # warm-up
-    for _ in range(rounds):
-        for name, scan in scans.items():
-            start = time.perf_counter()
-            scan(a, b)
-            times[name].append(1e3 * (time.perf_counter() - start))
-    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+    return {name: (min(t), statistics.median(t)) for name, t in interleaved_times(scans, a, b, rounds).items()}
 
 
 def machine() -> str:
