@@ -143,3 +143,19 @@ def test_bad_task_and_scalar_inputs_are_named():
         rnn.log10_scalar_gradient(0.0, torch.arange(1, 4))
     with pytest.raises(ValueError, match="one sequence"):
         rnn.state_gradient_norms(rnn.TanhRNN(1, 3), torch.zeros(2, 4, 1))
+
+
+def test_generation_cost_keeps_the_rnn_state_fixed_while_the_kv_cache_grows():
+    rows = experiments.generation_cost([16, 64], hidden_size=8, repeats=1)
+    assert [row[0] for row in rows] == [16, 64] and all(us > 0 for row in rows for us in row[1:3])
+    assert [row[3] for row in rows] == [4 * 8, 4 * 8]                          # one float32 state (H,)
+    assert [row[4] for row in rows] == [4 * 2 * 16 * 8, 4 * 2 * 64 * 8]        # keys and values (T, H)
+    table = experiments.generation_cost_table(rows).splitlines()
+    assert table[2].endswith("| 32 B | 1.0 KiB |") and table[3].endswith("| 32 B | 4.0 KiB |")
+
+
+def test_attention_step_is_softmax_attention_over_the_cache():
+    g = torch.Generator().manual_seed(2)
+    q, keys, values = torch.randn(4, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    expected = torch.nn.functional.scaled_dot_product_attention(q[None, None], keys[None], values[None])[0, 0]
+    torch.testing.assert_close(experiments._attend(q, keys, values), expected)

@@ -10,7 +10,8 @@ from torch import nn
 from lessons.rnn import TanhRNN, echo_state_features, fit_ridge_readout, input_gradient_norms, recurrent_weight
 from lessons.tasks import delay_task
 from lessons.training import fit, masked_mse
-from lessons.utils import median_time, seeded
+from lessons.memory_traffic import human_bytes
+from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
 
 
 def train_tanh_rnn_on_delay(delay: int, steps: int = 150, length: int = 40, batch: int = 32,
@@ -57,6 +58,39 @@ def _rnn_loop(W: torch.Tensor, x: torch.Tensor) -> None:
 def _attention(_W: torch.Tensor, x: torch.Tensor) -> None:
     """softmax(x xᵀ/√H) x: every pair (i, j) at once, O(T²) work, no dependency between rows. x (T, H)."""
     torch.softmax(x @ x.T / x.shape[1] ** 0.5, dim=-1) @ x
+
+
+def generation_cost(lengths, hidden_size: int = 64, repeats: int = 5) -> list[tuple[int, float, float, int, int]]:
+    """Cost of generating token T + 1 after T tokens: (T, RNN µs, attention µs, RNN state bytes, KV-cache bytes).
+
+    The RNN carries one state h (H,) and takes one step, whatever T is. Attention with a KV cache compares the new
+    query with all T cached keys and mixes T values, and keeps 2·T·H numbers. float32; times are medians."""
+    W = recurrent_weight(hidden_size, 1.0).float()                              # (H, H)
+    rows = []
+    for T in lengths:
+        keys, values = torch.randn(T, hidden_size), torch.randn(T, hidden_size)   # the cache, (T, H) each
+        h, x = torch.zeros(hidden_size), torch.randn(hidden_size)                  # state and new input, (H,)
+        rnn_us = 1e6 * median_time(partial(_rnn_step, W, h, x), repeats=repeats)
+        attention_us = 1e6 * median_time(partial(_attend, x, keys, values), repeats=repeats)
+        rows.append((T, rnn_us, attention_us, 4 * hidden_size, 4 * 2 * T * hidden_size))
+    return rows
+
+
+def generation_cost_table(rows: list[tuple[int, float, float, int, int]]) -> MarkdownTable:
+    """generation_cost's rows as a table, bytes in readable units."""
+    cells = [(str(T), f"{rnn_us:.1f}", f"{attention_us:.1f}", human_bytes(state), human_bytes(cache))
+             for T, rnn_us, attention_us, state, cache in rows]
+    return markdown_table(cells, ["T", "RNN step (µs)", "attention over the cache (µs)", "RNN state", "KV cache"])
+
+
+def _rnn_step(W: torch.Tensor, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One tanh step: the whole cost of a new token for an RNN. W (H, H), h and x (H,)."""
+    return torch.tanh(W @ h + x)
+
+
+def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """One query against a KV cache of T tokens: softmax(K q/√H)ᵀ V. q (H,), keys and values (T, H)."""
+    return torch.softmax(keys @ q / q.shape[0] ** 0.5, dim=0) @ values
 
 
 def lstm_with_forget_bias(hidden_size: int, forget_bias: float | None = None, seed: int = 0) -> nn.LSTM:
