@@ -103,8 +103,7 @@ def worked_2x2_example(n: int = 5) -> dict:
     W = torch.tensor([[0.8, 0.3], [0.2, 0.7]], dtype=torch.float64)
     P, eigenvalues, P_inv = eigendecompose(W)
     order = torch.argsort(eigenvalues.real, descending=True)          # λ₁ = 1.0 first, then λ₂ = 0.5
-    P = integer_eigenvectors(P[:, order])                              # (3, 2) and (−1, 1), as by hand
-    eigenvalues, P_inv = eigenvalues[order].real, torch.linalg.inv(P)
+    P, eigenvalues, P_inv = P[:, order].real, eigenvalues[order].real, P_inv[order, :].real
     return {"W": W, "eigenvalues": eigenvalues, "P": P, "P_inv": P_inv,
             "n": n, "W^n (matrix_power)": torch.linalg.matrix_power(W, n),
             "W^n (P diag(λ^n) P^-1)": P @ torch.diag(eigenvalues**n) @ P_inv}
@@ -113,11 +112,13 @@ def worked_2x2_example(n: int = 5) -> dict:
 def worked_example_slips(n: int = 5) -> dict[str, torch.Tensor]:
     """Wⁿ for the worked example done right, and with each slip a hand calculation makes, by name.
 
-    Every entry is a (2, 2) float64 matrix from the same P (integer eigenvectors), Λ and P⁻¹. Only the right
+    Every entry is a (2, 2) float64 matrix from the same Λ and P, its eigenvectors in whole numbers as on paper
+    (the slips' results depend on that scaling; the right answer does not). Only the right
     one gives back W at n = 1, which is the check to make by hand.
     """
     example = worked_2x2_example(n)
-    P, P_inv, power = example["P"], example["P_inv"], torch.diag(example["eigenvalues"] ** n)
+    P = integer_eigenvectors(example["P"])                              # (3, 2) and (−1, 1), as by hand
+    P_inv, power = torch.linalg.inv(P), torch.diag(example["eigenvalues"] ** n)
     return {"right: P Λⁿ P⁻¹": P @ power @ P_inv,
             "swapped: P⁻¹ Λⁿ P": P_inv @ power @ P,
             "P where P⁻¹ belongs: P Λⁿ P": P @ power @ P,

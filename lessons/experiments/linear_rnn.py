@@ -15,17 +15,25 @@ def time_dense_and_diagonal_steps(sizes, batch: int = 32, steps: int = 64,
                                   repeats: int = 5) -> list[tuple[int, float, float]]:
     """(H, dense µs per step, diagonal µs per step): `steps` recurrence steps timed together, each the median
     of `repeats` runs after a warm-up. A dense step h @ Wᵀ costs batch·H² multiply-adds, a diagonal λ ⊙ z
-    costs batch·H."""
+    costs batch·H. Timed on one thread: on a shared CPU, threads waiting for each other would be measured
+    instead of the arithmetic."""
     g = torch.Generator().manual_seed(0)
-    rows = []
-    for H in sizes:
-        W = torch.randn(H, H, generator=g) / H**0.5                               # (H, H)
-        lam = torch.rand(H, generator=g)                                          # (H,)
-        x = torch.randn(steps, batch, H, generator=g)                             # (T, batch, H)
-        dense, diagonal = (1e6 * median_time(partial(run, weights, x), repeats=repeats) / steps
-                           for run, weights in ((_dense_steps, W), (_diagonal_steps, lam)))
-        rows.append((H, dense, diagonal))
-    return rows
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [_time_one_size(H, batch, steps, repeats, g) for H in sizes]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_one_size(H: int, batch: int, steps: int, repeats: int, g: torch.Generator) -> tuple[int, float, float]:
+    """One row of time_dense_and_diagonal_steps."""
+    W = torch.randn(H, H, generator=g) / H**0.5                                   # (H, H)
+    lam = torch.rand(H, generator=g)                                              # (H,)
+    x = torch.randn(steps, batch, H, generator=g)                                 # (T, batch, H)
+    dense, diagonal = (1e6 * median_time(partial(run, weights, x), repeats=repeats) / steps
+                       for run, weights in ((_dense_steps, W), (_diagonal_steps, lam)))
+    return H, dense, diagonal
 
 
 def _dense_steps(W: torch.Tensor, x: torch.Tensor) -> None:
@@ -88,5 +96,6 @@ def plot_impulse_fit(result: dict, ax_kernel, ax_loss) -> None:
 
 def latex_matrix(M: torch.Tensor, number_format: str = ".4g") -> str:
     """A 2-D tensor as a LaTeX pmatrix, for prose formatted from computed values."""
-    rows = [" & ".join(format(float(v), number_format) for v in row) for row in M]
+    rows = [" & ".join(format(float(v) if abs(float(v)) > 1e-12 else 0.0, number_format) for v in row)   # no −5.6e−17
+            for row in M]
     return r"\begin{pmatrix}" + r" \\ ".join(rows) + r"\end{pmatrix}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import torch
+from matplotlib.ticker import FormatStrFormatter
 
 from lessons.linear_rnn import eigendecompose, eigenvector_condition, long_run, orbit, peak_growth
 from lessons.palette import LIGHT
@@ -59,7 +60,10 @@ class EigenExplorer(Explorer):
         self._plane(ax_plane, P, eigenvalues, points)
         norms = points.norm(dim=1).clamp_min(1e-300)
         ax_norm.semilogy(range(STEPS + 1), norms, marker=".", color=LIGHT.vanishing)
-        ax_norm.set(xlabel="n", ylabel="‖Wⁿx‖", title="size of the state")
+        ax_norm.axhline(float(norms[0]), color=LIGHT.muted, lw=1, ls=":")      # the start: above it is growth
+        for axis_formatter in (ax_norm.yaxis.set_major_formatter, ax_norm.yaxis.set_minor_formatter):
+            axis_formatter(FormatStrFormatter("%.3g"))                          # 2.2, not 2.2×10⁰
+        ax_norm.set(xlabel="n", title="‖Wⁿx‖ (dotted: the start)")
         values = ", ".join(f"{complex(v):.2f}".strip("()").replace("+0.00j", "").replace("-0.00j", "")
                            for v in eigenvalues)
         rotates = "The orbit rotates (complex pair). " if bool((eigenvalues.imag.abs() > 1e-9).any()) else ""
