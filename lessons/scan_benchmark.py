@@ -206,7 +206,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per entry (the median is kept)")
     parser.add_argument("--head-to-head", type=int, metavar="LOG2N",
                         help="only compare linear_scan with the peer at n = 2^LOG2N, interleaved call by call")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 is steadier on a "
+                        "machine shared with other jobs, where every small parallel op waits for a busy core")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.head_to_head is not None:
         return print_head_to_head(2**args.head_to_head)
     print_tables([2**k for k in range(args.min_log2n, args.max_log2n + 1)], args.repeats)
