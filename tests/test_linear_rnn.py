@@ -162,7 +162,10 @@ def test_dense_kernel_is_the_diagonal_kernel_in_the_eigenbasis():
     B, C = torch.randn(4, 1, generator=g, dtype=torch.float64), torch.randn(2, 4, generator=g, dtype=torch.float64)
     P, lam, P_inv = lr.eigendecompose(W)
     diagonal = lr.diagonal_rnn_kernel(lam, P_inv @ B.to(P.dtype), C.to(P.dtype) @ P, 15)
-    torch.testing.assert_close(diagonal.real, lr.dense_rnn_kernel(W, B, C, 15))
+    dense = lr.dense_rnn_kernel(W, B, C, 15)                                   # (15, 2, 1)
+    torch.testing.assert_close(diagonal.real, dense)
+    x = torch.randn(3, 15, 1, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(lr.causal_convolution(dense, x), lr.linear_rnn_loop(W, x @ B.T) @ C.T)
 
 
 def test_worked_example_slips_each_break_the_n_equals_1_check():
