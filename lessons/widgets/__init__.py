@@ -6,7 +6,8 @@ from lessons.widgets.lru import LRUExplorer
 from lessons.widgets.memory_traffic import MemoryTrafficExplorer
 from lessons.widgets.rnn import GradientExplorer
 from lessons.widgets.scan import ScanLevelExplorer
+from lessons.widgets.ssd import SSDExplorer
 from lessons.widgets.ssm import SelectivityExplorer
 
 __all__ = ["EigenExplorer", "GradientExplorer", "LRUExplorer", "MemoryTrafficExplorer", "ScanLevelExplorer",
-           "SelectivityExplorer", "SpiralExplorer"]
+           "SelectivityExplorer", "SpiralExplorer", "SSDExplorer"]
