@@ -18,13 +18,18 @@ steps, the counts (FLOPs and bytes), mamba_ssm's layer call, the family of linea
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from lessons.checks import require_positive_int, require_same_device, require_shape, require_tensor
+from lessons.checks import require_bool, require_positive_int, require_same_device, require_shape, require_tensor
+from lessons.lru import lru_eigenvalues, lru_gamma, ring_init
+from lessons.memory_traffic import FLOPS_PER_STATE_ELEMENT
 from lessons.scan import linear_scan
+from lessons.ssm import a_log_init, discretise_euler, discretise_zoh, prepare_delta
+from lessons.utils import MarkdownTable, markdown_table
 
 # ---------------------------------------------------------------------------------------------
 # Rung 1: the recurrence, a loop over time
@@ -162,6 +167,269 @@ def _chunked(x, a, B, C, chunk_size, initial_state) -> tuple[SSDTerms, torch.Ten
 
 
 # ---------------------------------------------------------------------------------------------
+# Counting: FLOPs (matmul on tensor cores, the rest on the ordinary ALUs) and the least HBM bytes
+# Conventions: one FLOP per add, multiply or exp; a product (m×k)(k×n) is 2·m·n·k; a cumulative sum of n
+# numbers is n adds; the causal blocks are counted in full (as a dense tl.dot computes them).
+# ---------------------------------------------------------------------------------------------
+
+
+def ssd_flops(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int) -> dict:
+    """FLOPs of `ssd`'s four steps, each {"matmul": …, "other": …}, and their "total", read off its einsums.
+
+    L is padded to whole chunks (c = ⌈L/Q⌉), as `ssd` does. Per chunk and head (Q steps, P = head_dim, N = state):
+    step 1: C Bᵀ (Q×N)(N×Q) and (L ∘ C Bᵀ) X (Q×Q)(Q×P); the segment sums, their exps and the mask (3·Q²).
+    step 2: Xᵀ (B scaled by the decay to the chunk's end) (P×Q)(Q×N); the reverse cumsum, exps, scaling (Q·(N+2)).
+    step 3: the chunk's total log-decay (Q), its exp (1), one scan step H = g·H + S (2·P·N). No matmul.
+    step 4: C Hᵀ (Q×N)(N×P); cumsum and exp (2·Q), the decay (Q·P), adding y_diag (Q·P).
+    """
+    b, L, h, p, n, q = _check_sizes(batch=batch, length=length, heads=heads, head_dim=head_dim, state=state,
+                                    chunk_size=chunk_size)
+    per_chunk = {"diagonal_blocks": (2 * q * q * n + 2 * q * q * p, 3 * q * q),
+                 "chunk_states": (2 * p * q * n, q * (n + 2)),
+                 "carry_states": (0, q + 1 + 2 * p * n),
+                 "off_diagonal": (2 * q * n * p, 2 * q + 2 * q * p)}
+    copies = b * h * -(-L // q)                                                   # (batch, heads, chunks)
+    steps = {name: {"matmul": copies * mm, "other": copies * other} for name, (mm, other) in per_chunk.items()}
+    steps["total"] = {kind: sum(step[kind] for step in steps.values()) for kind in ("matmul", "other")}
+    return steps
+
+
+def selective_scan_flops(batch: int, dim: int, length: int, state: int) -> dict:
+    """FLOPs of Mamba-1's selective scan (lesson 06), {"matmul": 0, "other": …}: diagonal A admits no matmul.
+
+    Per (batch, channel, step, state index): exp(Δ·A) (1), Δ·u·B (2), Ā·h + B̄u (2), C·h accumulated (2):
+    lessons.memory_traffic.FLOPS_PER_STATE_ELEMENT = 7, none of it a matrix product."""
+    b, d, L, n = _check_sizes(batch=batch, dim=dim, length=length, state=state)
+    return {"matmul": 0, "other": FLOPS_PER_STATE_ELEMENT * b * d * L * n}
+
+
+def ssd_bytes(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
+              element_bytes: int = 2, state_bytes: int = 4) -> dict:
+    """The least HBM bytes of one SSD forward: read x, a, B, C once, write y once ("fused"), and what a
+    multi-kernel SSD adds by writing the chunk states (float32) and reading them back ("chunk_states").
+
+    element_bytes: 2 for bf16/fp16 inputs, 4 for float32. Returns {"inputs", "outputs", "chunk_states", "fused",
+    "unfused"}."""
+    b, L, h, p, n, q = _check_sizes(batch=batch, length=length, heads=heads, head_dim=head_dim, state=state,
+                                    chunk_size=chunk_size)
+    element_bytes, state_bytes = _check_sizes(element_bytes=element_bytes, state_bytes=state_bytes)
+    inputs = element_bytes * b * L * h * (p + 1 + 2 * n)                          # x, a (= Δ·A), B, C
+    outputs = element_bytes * b * L * h * p                                       # y
+    chunk_states = 2 * state_bytes * b * -(-L // q) * h * p * n                    # written once, read once
+    return {"inputs": inputs, "outputs": outputs, "chunk_states": chunk_states, "fused": inputs + outputs,
+            "unfused": inputs + outputs + chunk_states}
+
+
+# ---------------------------------------------------------------------------------------------
+# mamba_ssm's call: mamba_chunk_scan_combined, in PyTorch on top of `ssd` (the reference for kernels/ssd.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def mamba2_layer_reference(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, dt_softplus=False,
+                           return_final_states=False):
+    """mamba_ssm's `mamba_chunk_scan_combined`: Δ = softplus(dt + dt_bias) (or dt + dt_bias), y = ssd(x·Δ, Δ·A, B, C)
+    + D·x, then y·silu(z).
+
+    x (batch, L, heads, P); dt (batch, L, heads); A (heads,); B, C (batch, L, groups, N), head h reading group
+    h // (heads / groups); D (heads,) or (heads, P); z like x; dt_bias (heads,). Computes in float32 (float64 if
+    any input is float64). Returns y in x's dtype, and with return_final_states also h_L (batch, heads, P, N)."""
+    compute = _check_layer_inputs(x, dt, A, B, C, D, z, dt_bias)
+    dt_softplus = require_bool("dt_softplus", dt_softplus)
+    return_final_states = require_bool("return_final_states", return_final_states)
+    heads = x.shape[2]
+    delta = dt.to(compute) + (0 if dt_bias is None else dt_bias.to(compute))     # (batch, L, heads)
+    delta = F.softplus(delta) if dt_softplus else delta
+    B, C = (t.to(compute).repeat_interleave(heads // t.shape[2], dim=2) for t in (B, C))   # (batch, L, heads, N)
+    u = x.to(compute)
+    y, final_state = ssd(u * delta[..., None], delta * A.to(compute), B, C, chunk_size)
+    if D is not None:
+        y = y + u * (D.to(compute)[:, None] if D.ndim == 1 else D.to(compute))
+    if z is not None:
+        y = y * F.silu(z.to(compute))
+    return (y.to(x.dtype), final_state) if return_final_states else y.to(x.dtype)
+
+
+def _check_layer_inputs(x, dt, A, B, C, D, z, dt_bias) -> torch.dtype:
+    """Shapes as mamba_chunk_scan_combined takes them; returns the compute dtype."""
+    _check_sequences(x=x, dt=dt)
+    batch, length, heads, head_dim = x.shape
+    require_tensor("A", A, ndim=1, dtypes=REAL_DTYPES)
+    require_shape("A", A, (heads,), meaning="(heads,)")
+    for name, value in (("B", B), ("C", C)):
+        require_tensor(name, value, ndim=4, dtypes=REAL_DTYPES)
+        require_shape(name, value, (batch, length, None, B.shape[-1]), meaning="(batch, L, groups, N)")
+    require_shape("C", C, tuple(B.shape), meaning="B's shape (batch, L, groups, N)")
+    if heads % B.shape[2]:
+        raise ValueError(f"the number of groups in `B` and `C` (dim 2, got {B.shape[2]}) must divide heads = {heads}.")
+    optional = {"D": (D, [(heads,), (heads, head_dim)], "(heads,) or (heads, P)"), "z": (z, [tuple(x.shape)], "x's"),
+                "dt_bias": (dt_bias, [(heads,)], "(heads,)")}
+    for name, (value, shapes, meaning) in optional.items():
+        if value is None:
+            continue
+        require_tensor(name, value, dtypes=REAL_DTYPES)
+        require_same_device(name, value, "x", x)
+        if tuple(value.shape) not in shapes:
+            raise ValueError(f"`{name}` must have shape {meaning} {' or '.join(map(str, shapes))}, "
+                             f"got {tuple(value.shape)}.")
+    given = [t for t in (x, dt, A, B, C, D, z, dt_bias) if t is not None]
+    for name, value in (("A", A), ("B", B), ("C", C)):
+        require_same_device(name, value, "x", x)
+    return torch.float64 if any(t.dtype == torch.float64 for t in given) else torch.float32
+
+
+# ---------------------------------------------------------------------------------------------
+# The family: one elementwise recurrence h_t = a_t ⊙ h_{t−1} + b_t, six ways of choosing (a_t, b_t)
+# Every member reads the same input u (L, width); its state has shape `state`, and a_t, b_t are (L, *state).
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FamilyMember:
+    """One model as (a_t, b_t) of the shared recurrence, with the parameters it drew and what its gate depends on."""
+
+    name: str
+    reference: str                        # the paper that defines it
+    u: torch.Tensor                       # (L, width) the input sequence, shared by all members
+    parameters: dict[str, torch.Tensor]   # what the model keeps fixed (learned, not input-dependent)
+    a: torch.Tensor                       # (L, *state) the gate a_t
+    b: torch.Tensor                       # (L, *state) the input b_t
+    fixed: str                            # in words: what does not depend on the input
+    input_dependent: str                  # in words: what does
+    state_formula: str                    # the state size in the model's own letters
+    h: torch.Tensor = field(init=False)   # (L, *state) = linear_scan(a, b) along time
+
+    def __post_init__(self):
+        self.h = linear_scan(self.a, self.b, dim=0)
+
+
+def hippo_legs(state: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """HiPPO-LegS (Gu et al. 2020): A[n, k] = −√((2n+1)(2k+1)) for n > k, −(n+1) on the diagonal, 0 above;
+    B[n] = √(2n+1). float64, (N, N) and (N,)."""
+    n = torch.arange(require_positive_int("state", state), dtype=torch.float64)
+    root = torch.sqrt(2 * n + 1)
+    A = -(root[:, None] * root[None, :]).tril(-1) - torch.diag(n + 1)
+    return A, root.clone()
+
+
+def s4d_legs_init(state: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """S4D-LegS (Gu et al. 2022, S4D): diagonalise HiPPO-LegS's normal part A + P Pᵀ (P[n] = √(n + ½)), which is
+    −½·I plus a skew-symmetric matrix. Returns its eigenvalues Λ (N,) complex (real parts all −½) and V⁻¹B (N,)."""
+    A, B = hippo_legs(state)
+    P = torch.sqrt(torch.arange(state, dtype=torch.float64) + 0.5)
+    eigenvalues, V = torch.linalg.eig(A + P[:, None] * P[None, :])
+    return eigenvalues, torch.linalg.solve(V, B.to(V.dtype))
+
+
+def _s4d(u, state, g) -> FamilyMember:
+    """S4D: a = exp(ΔΛ), b_t = (exp(ΔΛ) − 1)/Λ · B̃ · u_t (zero-order hold); Δ per channel, log-uniform."""
+    Lam, B = s4d_legs_init(state)                                                 # (N,) complex, (N,) complex
+    delta = torch.exp(torch.empty(u.shape[1], dtype=u.dtype).uniform_(math.log(1e-3), math.log(1e-1), generator=g))
+    gate, B_bar = discretise_zoh(delta[:, None], Lam, B)                          # (width, N) each
+    a = gate.expand(u.shape[0], -1, -1)                                           # (L, width, N), the same every t
+    return FamilyMember("S4D (LegS)", "Gu, Gupta, Goel & Ré 2022 (S4D)", u, {"Lambda": Lam, "B": B, "delta": delta},
+                        a, B_bar * u[..., None].to(B_bar.dtype), "Λ, B, Δ, C: a linear time-invariant system",
+                        "nothing (b_t is B̄·u_t)", "width·N complex")
+
+
+def _lru(u, state, g) -> FamilyMember:
+    """LRU: a = λ = exp(−exp(ν) + i·exp(θ)), b_t = γ ⊙ (B u_t), γ = √(1 − |λ|²) (lessons.lru)."""
+    nu, theta = (t.to(u.dtype) for t in ring_init(state, 0.5, 0.99, generator=g))
+    B = torch.complex(*torch.randn(2, state, u.shape[1], dtype=u.dtype, generator=g)) / math.sqrt(2 * u.shape[1])
+    lam, gamma = lru_eigenvalues(nu, theta), lru_gamma(nu)                        # (N,) each
+    b = gamma * (u.to(B.dtype) @ B.T)                                             # (L, N)
+    return FamilyMember("LRU", "Orvieto et al. 2023", u, {"nu": nu, "theta": theta, "B": B}, lam.expand_as(b), b,
+                        "λ (ν, θ), γ, B, C", "nothing (b_t is γ·B u_t)", "N complex")
+
+
+def _mamba1(u, state, g) -> FamilyMember:
+    """Mamba-1: Δ_t = softplus(W_Δ u_t + bias), a_t = exp(Δ_t A) (A diagonal, (width, N)), b_t = Δ_t B_t u_t."""
+    width = u.shape[1]
+    W_delta, W_B = (torch.randn(rows, width, dtype=u.dtype, generator=g) / math.sqrt(width) for rows in (width, state))
+    bias = torch.randn(width, dtype=u.dtype, generator=g) - 2
+    A = -torch.exp(a_log_init(width, state).to(u.dtype))                          # (width, N) = −[1, …, N]
+    delta = prepare_delta((u @ W_delta.T).T[None], bias, True, u.dtype)[0].T      # (L, width)
+    gate, B_bar = discretise_euler(delta[..., None], A, (u @ W_B.T)[:, None, :])  # (L, width, N) each
+    return FamilyMember("Mamba-1", "Gu & Dao 2023", u, {"W_delta": W_delta, "bias": bias, "A": A, "W_B": W_B}, gate,
+                        B_bar * u[..., None], "A (diagonal, width × N), the projections", "Δ_t, B_t, C_t",
+                        "width·N")
+
+
+def _mamba2(u, state, heads, g) -> FamilyMember:
+    """Mamba-2: one scalar A per head, a_t = exp(Δ_t A) (the same for the head's P·N numbers), b_t = Δ_t x_t B_tᵀ."""
+    length, width = u.shape
+    W_delta = torch.randn(heads, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    W_B = torch.randn(state, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    A = -torch.empty(heads, dtype=u.dtype).uniform_(1, 16, generator=g)            # (heads,) mamba's A init range
+    delta = F.softplus(u @ W_delta.T - 2)                                          # (L, heads)
+    x = u.reshape(length, heads, width // heads)                                   # (L, heads, P)
+    a = torch.exp(delta * A)[..., None, None].expand(-1, -1, width // heads, state)   # (L, heads, P, N)
+    b = (delta[..., None] * x)[..., None] * (u @ W_B.T)[:, None, None, :]          # Δ_t x_t ⊗ B_t
+    return FamilyMember("Mamba-2", "Dao & Gu 2024", u, {"W_delta": W_delta, "A": A, "W_B": W_B}, a, b,
+                        "A (one scalar per head), the projections", "Δ_t, B_t, C_t", "heads·P·N = width·N")
+
+
+RG_LRU_C = 8.0     # Griffin's fixed exponent c
+
+
+def _rg_lru(u, g) -> FamilyMember:
+    """RG-LRU: r_t = σ(W_a u_t + b_a), i_t = σ(W_x u_t + b_x), a_t = σ(Λ)^{c·r_t}, b_t = √(1 − a_t²)·(i_t ⊙ u_t)."""
+    width = u.shape[1]
+    W_a, W_x = torch.randn(2, width, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    b_a, b_x = torch.randn(2, width, dtype=u.dtype, generator=g)
+    base = torch.empty(width, dtype=u.dtype).uniform_(0.9, 0.999, generator=g) ** (1 / RG_LRU_C)   # a^c ∈ [.9, .999]
+    Lam = torch.log(base / (1 - base))                                             # σ(Λ) = base
+    log_a = -RG_LRU_C * F.softplus(-Lam) * torch.sigmoid(u @ W_a.T + b_a)           # log σ(Λ)^{c r_t}, (L, width)
+    b = torch.sqrt(-torch.expm1(2 * log_a)) * torch.sigmoid(u @ W_x.T + b_x) * u   # √(1 − a²) stays accurate
+    return FamilyMember("RG-LRU (Griffin)", "De et al. 2024", u,
+                        {"Lambda": Lam, "W_a": W_a, "b_a": b_a, "W_x": W_x, "b_x": b_x}, torch.exp(log_a), b,
+                        "Λ, the gate weights", "r_t, i_t, hence a_t and b_t", "width")
+
+
+def _rwkv6(u, heads, g, rank: int = 2) -> FamilyMember:
+    """RWKV-6-style: per head S_t = diag(w_t) S_{t−1} + k_t v_tᵀ, w_t = exp(−exp(ω + tanh(u_t W₁) W₂))."""
+    length, width = u.shape
+    W_k, W_v = torch.randn(2, width, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    W1 = torch.randn(width, rank, dtype=u.dtype, generator=g) / math.sqrt(width)
+    W2 = torch.randn(rank, width, dtype=u.dtype, generator=g)
+    omega = torch.randn(width, dtype=u.dtype, generator=g) - 1
+    w = torch.exp(-torch.exp(omega + torch.tanh(u @ W1) @ W2))                     # (L, width) data-dependent decay
+    k, v = ((u @ W.T).reshape(length, heads, width // heads) for W in (W_k, W_v))   # (L, heads, K) each
+    a = w.reshape(length, heads, -1, 1).expand(-1, -1, -1, width // heads)         # (L, heads, K, V)
+    return FamilyMember("RWKV-6-style", "Peng et al. 2024 (Eagle and Finch)", u,
+                        {"W_k": W_k, "W_v": W_v, "W1": W1, "W2": W2, "omega": omega}, a, k[..., None] * v[..., None, :],
+                        "ω, the LoRA and projections", "w_t (per key channel), k_t, v_t", "heads·K·V = width·K")
+
+
+def recurrence_family(length: int = 16, width: int = 4, state: int = 4, heads: int = 2, seed: int = 0,
+                      dtype: torch.dtype = torch.float64) -> dict[str, FamilyMember]:
+    """Six linear recurrences as (a_t, b_t) of h_t = a_t ⊙ h_{t−1} + b_t, each run through linear_scan, on one
+    input u (length, width) ~ N(0, 1) drawn from `seed`. `heads` must divide `width` (Mamba-2, RWKV-6).
+
+    S4D: Gu, Gupta, Goel & Ré, *On the Parameterization and Initialization of Diagonal State Space Models* (2022),
+    with the S4D-LegS init (S4D-Lin would take Λ_n = −½ + iπn instead). LRU: Orvieto et al., *Resurrecting
+    Recurrent Neural Networks for Long Sequences* (2023). Mamba-1: Gu & Dao, *Mamba* (2023). Mamba-2: Dao & Gu,
+    *Transformers are SSMs* (2024). RG-LRU: De et al., *Griffin* (2024). RWKV-6: Peng et al., *Eagle and Finch*
+    (2024); "style" because the token shift and the output's bonus term are left out: only the state's recurrence.
+    """
+    length, width, state, heads = _check_sizes(length=length, width=width, state=state, heads=heads)
+    if width % heads:
+        raise ValueError(f"`heads` ({heads}) must divide `width` ({width}): each head takes width/heads channels.")
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(length, width, dtype=dtype, generator=g)                       # (L, width)
+    members = [_s4d(u, state, g), _lru(u, state, g), _mamba1(u, state, g), _mamba2(u, state, heads, g),
+               _rg_lru(u, g), _rwkv6(u, heads, g)]
+    return {member.name: member for member in members}
+
+
+def family_table(family: dict[str, FamilyMember] | None = None) -> MarkdownTable:
+    """What each member keeps fixed, what depends on the input, and its state size (formula, and here)."""
+    family = recurrence_family() if family is None else family
+    rows = [(m.name, m.reference, m.fixed, m.input_dependent, m.state_formula,
+             f"{m.h[0].numel()}{' complex' if m.h.is_complex() else ''}") for m in family.values()]
+    return markdown_table(rows, ["model", "paper", "fixed", "depends on the input", "state size", "state here"])
+
+
+# ---------------------------------------------------------------------------------------------
 # Validation: every error names the argument and the shape it expected (built on lessons.checks)
 # ---------------------------------------------------------------------------------------------
 REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -171,7 +439,7 @@ def _check_sequences(**tensors) -> None:
     """Each of x, a, B, C (those given) is a real tensor of the right rank, on one device, sharing (batch, L, heads)."""
     ranks = {"x": 4, "a": 3, "B": 4, "C": 4, "dt": 3, "z": 4}
     meanings = {"x": "(batch, L, heads, P)", "a": "(batch, L, heads)", "B": "(batch, L, heads, N)",
-                "C": "(batch, L, heads, N)"}
+                "C": "(batch, L, heads, N)", "dt": "(batch, L, heads)"}
     first_name, first = next(iter(tensors.items()))
     require_tensor(first_name, first, ndim=ranks[first_name], dtypes=REAL_DTYPES)
     if first.shape[1] < 1:
@@ -190,6 +458,11 @@ def _check_ssd_inputs(x, a, B, C) -> tuple[torch.Tensor, ...]:
     require_shape("C", C, tuple(B.shape), meaning="B's shape (batch, L, heads, N)")
     dtype = torch.promote_types(torch.promote_types(x.dtype, a.dtype), torch.promote_types(B.dtype, C.dtype))
     return tuple(t.to(dtype) for t in (x, a, B, C))
+
+
+def _check_sizes(**sizes) -> tuple[int, ...]:
+    """Each size a positive int, in the order given."""
+    return tuple(require_positive_int(name, value) for name, value in sizes.items())
 
 
 def _initial_state(initial_state, x: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
