@@ -9,5 +9,7 @@ from kernels.device import INTERPRETED, kernel_device
 from kernels.cumsum import cumsum  # noqa: E402  (after the interpreter switch, on purpose)
 from kernels.scan import complex_scan, complex_scan_parts, scan  # noqa: E402
 from kernels.selective_scan import selective_scan  # noqa: E402
+from kernels.ssd import ssd_combined  # noqa: E402
 
-__all__ = ["INTERPRETED", "kernel_device", "cumsum", "scan", "complex_scan", "complex_scan_parts", "selective_scan"]
+__all__ = ["INTERPRETED", "kernel_device", "cumsum", "scan", "complex_scan", "complex_scan_parts", "selective_scan",
+           "ssd_combined"]
