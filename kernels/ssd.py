@@ -25,19 +25,20 @@ Everything accumulates in float32 (float64 for float64 inputs). The dot operands
 `tl.dot` is wrong in Triton 3.7 (errors of 1e10 on 16×16 tiles), so interpreted bfloat16 dots run in float32.
 
 Backward: NOT in Triton. `ssd_combined` is a torch.autograd.Function whose backward recomputes the forward with
-the chunked PyTorch form (`ssd_combined_reference`) and differentiates that by autograd. It is correct, and
+the chunked PyTorch form (`ssd_combined_reference`, i.e. lesson 08's `lessons.ssd.mamba2_layer_reference`) and
+differentiates that by autograd. It is correct, and
 as slow and memory-hungry as PyTorch einsums of (chunk × chunk) blocks.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 
 from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
 from kernels.selective_scan import softplus
 from lessons.checks import require_bool, require_int, require_same_device, require_shape, require_tensor
+from lessons.ssd import mamba2_layer_reference
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 MAX_STATE = 256            # the state's N axis is one block: C·H and C·Bᵀ read all of N at once
@@ -383,54 +384,17 @@ def ssd_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, dt_so
 
 
 # ---------------------------------------------------------------------------------------------
-# Reference: the chunked algorithm in PyTorch (Listing 1 of Dao & Gu 2024), also the backward's source
+# Reference
 # ---------------------------------------------------------------------------------------------
-
-
-def segsum(a: torch.Tensor) -> torch.Tensor:
-    """(..., T) -> (..., T, T): out[t, s] = a[s+1] + … + a[t] for s ≤ t, −inf above; a masked cumsum, stable."""
-    T = a.shape[-1]
-    repeated = a[..., None].expand(*a.shape, T)                        # [t, s] = a[t]
-    below = torch.tril(torch.ones(T, T, dtype=torch.bool, device=a.device), diagonal=-1)
-    sums = torch.cumsum(repeated.masked_fill(~below, 0), dim=-2)
-    return sums.masked_fill(~torch.tril(torch.ones_like(below)), float("-inf"))
-
-
-def ssd_chunked(x, a, B, C, chunk_size):
-    """Listing 1: x (b, L, h, P) already times Δ, a (b, L, h), B, C (b, L, h, N); any L (padded with a = 0,
-    x = B = C = 0, then cut). Returns y (b, L, h, P) and the final state (b, h, P, N)."""
-    length = x.shape[1]
-    pad = -length % chunk_size
-    x, B, C = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, B, C))
-    a = F.pad(a, (0, 0, 0, pad))
-    x, B, C = (t.unflatten(1, (-1, chunk_size)) for t in (x, B, C))   # (b, c, l, h, ·)
-    a = a.unflatten(1, (-1, chunk_size)).permute(0, 3, 1, 2)           # (b, h, c, l)
-    a_cum = torch.cumsum(a, dim=-1)
-    y_diag = torch.einsum("bclhn,bcshn,bhcls,bcshp->bclhp", C, B, torch.exp(segsum(a)), x)
-    own = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, torch.exp(a_cum[..., -1:] - a_cum), x)
-    own = torch.cat([torch.zeros_like(own[:, :1]), own], dim=1)        # (b, c + 1, h, P, N)
-    decay = torch.exp(segsum(F.pad(a_cum[..., -1], (1, 0))))            # (b, h, c + 1, c + 1)
-    entering = torch.einsum("bhzc,bchpn->bzhpn", decay, own)
-    y_off = torch.einsum("bclhn,bchpn,bhcl->bclhp", C, entering[:, :-1], torch.exp(a_cum))
-    return (y_diag + y_off).flatten(1, 2)[:, :length], entering[:, -1]
 
 
 def ssd_combined_reference(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, dt_softplus=False,
                            return_final_states=False):
-    """`ssd_combined` in PyTorch, through `ssd_chunked`, computed in float32 (float64 for float64 inputs).
+    """Lesson 08's `lessons.ssd.mamba2_layer_reference` (the chunked algorithm of Listing 1 in PyTorch), which the
+    kernels must match and whose autograd is `ssd_combined`'s backward.
 
-    Memory traffic: it materialises (batch, heads, chunks, chunk, chunk) decay and score blocks in HBM, a
-    chunk_size/P-fold more than x itself; the kernels keep those blocks on chip.
+    Memory traffic: it materialises the (batch, heads, chunks, chunk, chunk) decay and score blocks in HBM, a
+    chunk_size/P-fold more than x itself; the kernels keep those blocks on chip and move only the inputs, y,
+    and one (P × N) state per chunk and head.
     """
-    compute = _compute_dtype(x, dt, A, B, C, D, z, dt_bias)
-    heads = x.shape[2]
-    dt = dt.to(compute) + (0 if dt_bias is None else dt_bias.to(compute))
-    dt = F.softplus(dt) if dt_softplus else dt                          # (b, L, h)
-    B, C = (t.to(compute).repeat_interleave(heads // t.shape[2], dim=2) for t in (B, C))   # (b, L, h, N)
-    y, final = ssd_chunked(x.to(compute) * dt[..., None], dt * A.to(compute), B, C, chunk_size)
-    if D is not None:
-        y = y + x.to(compute) * (D.to(compute) if D.ndim == 2 else D.to(compute)[:, None])
-    if z is not None:
-        y = y * F.silu(z.to(compute))
-    y = y.to(x.dtype)
-    return (y, final) if return_final_states else y
+    return mamba2_layer_reference(x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus, return_final_states)

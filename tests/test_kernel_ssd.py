@@ -78,7 +78,7 @@ def random_weights(inputs: dict, seed: int = 1):
 
 
 # (batch, L, heads, P, groups, N), chunk, options: L = 1, L below one chunk, L not a multiple of the chunk and
-# one that is, a chunk that is not a power of two, P and N not powers of two, groups 1 and 3, every option
+# one that is, a chunk that is not a power of two, P and N not powers of two, groups 1, 2 and 3, every option
 CASES = [
     ((2, 37, 3, 5, 1, 4), 16, dict(skip="head", gate=True, bias=True, softplus=True)),
     ((1, 100, 3, 16, 3, 16), 32, dict(skip="channel")),
@@ -86,6 +86,7 @@ CASES = [
     ((1, 37, 3, 16, 1, 16), 32, {}),
     ((1, 32, 3, 5, 3, 4), 16, dict(skip="channel", softplus=True)),
     ((1, 23, 3, 5, 1, 4), 10, dict(skip="head", gate=True)),
+    ((1, 29, 4, 5, 2, 4), 16, dict(bias=True, softplus=True)),            # head h reads group h // 2, not h % 2
 ]
 
 
