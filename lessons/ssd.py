@@ -17,6 +17,7 @@ steps, the counts (FLOPs and bytes), mamba_ssm's layer call, the family of linea
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -77,7 +78,7 @@ def segsum_naive(a: torch.Tensor) -> torch.Tensor:
 
 def ssd_matrix(a, B, C) -> torch.Tensor:
     """M (batch, heads, L, L) with M[t, s] = exp(a_{s+1} + … + a_t)·C_t·B_s for s ≤ t, 0 above: M = L ∘ (C Bᵀ)."""
-    _check_sequences(a=a, B=B, C=C)
+    _, a, B, C = _check_ssd_inputs(None, a, B, C)
     decay = torch.exp(segsum(a.transpose(1, 2)))                                  # (batch, heads, L, L): L
     return decay * torch.einsum("bthn,bshn->bhts", C, B)                          # L ∘ (C Bᵀ)
 
@@ -453,11 +454,12 @@ def _check_sequences(**tensors) -> None:
 
 
 def _check_ssd_inputs(x, a, B, C) -> tuple[torch.Tensor, ...]:
-    """Check the shapes of x, a, B, C (B and C sharing N); return them in one common floating dtype."""
-    _check_sequences(x=x, a=a, B=B, C=C)
+    """Check the shapes of x (or None), a, B, C (B and C sharing N); return them in one common floating dtype."""
+    given = {name: t for name, t in (("x", x), ("a", a), ("B", B), ("C", C)) if t is not None}
+    _check_sequences(**given)
     require_shape("C", C, tuple(B.shape), meaning="B's shape (batch, L, heads, N)")
-    dtype = torch.promote_types(torch.promote_types(x.dtype, a.dtype), torch.promote_types(B.dtype, C.dtype))
-    return tuple(t.to(dtype) for t in (x, a, B, C))
+    dtype = functools.reduce(torch.promote_types, (t.dtype for t in given.values()))
+    return tuple(None if t is None else t.to(dtype) for t in (x, a, B, C))
 
 
 def _check_sizes(**sizes) -> tuple[int, ...]:

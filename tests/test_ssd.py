@@ -31,6 +31,7 @@ def fresh_state(seed: int, batch=BATCH, heads=HEADS, head_dim=P, state=N):
 
 
 def close(got, want, tol=TOL):
+    got, want = got.detach(), want.detach()
     assert got.shape == want.shape, (got.shape, want.shape)
     error = float((got - want).abs().max())
     assert error <= tol * max(1.0, float(want.abs().max())), error
@@ -139,6 +140,32 @@ def test_gradients_of_chunked_and_loop_agree(length, chunk_size):
     chunked = grads(lambda *t: S.ssd(*t[:4], chunk_size, t[4]))
     loop = grads(lambda *t: S.ssd_loop(*t[:4], t[4]))
     for got, want in zip(chunked, loop, strict=True):
+        close(got, want, 1e-9)
+
+
+@pytest.mark.parametrize("batch, length, heads, head_dim, state, chunk_size",
+                         [(1, 1, 1, 1, 1, 1), (1, 13, 1, 1, 1, 5), (3, 17, 2, 7, 1, 16), (1, 31, 4, 1, 9, 7)])
+def test_awkward_shapes_forward_and_backward(batch, length, heads, head_dim, state, chunk_size):
+    sizes = {"batch": batch, "heads": heads, "head_dim": head_dim, "state": state}
+    inputs = [t.requires_grad_() for t in (*draw(15 + length, length, **sizes), fresh_state(length, **sizes))]
+    y, final = S.ssd(*inputs[:4], chunk_size, inputs[4])
+    y_loop, final_loop = S.ssd_loop(*inputs[:4], inputs[4])
+    close(y, y_loop)
+    close(final, final_loop)
+    grads = torch.autograd.grad(y.square().sum() + final.sum(), inputs)
+    grads_loop = torch.autograd.grad(y_loop.square().sum() + final_loop.sum(), inputs)
+    for got, want in zip(grads, grads_loop, strict=True):
+        close(got, want, 1e-9)
+
+
+def test_gradients_stay_finite_and_agree_through_a_hard_reset():
+    x, a, B, C = draw(16, 19)
+    a[:, 9] = -math.inf
+    inputs = [t.requires_grad_() for t in (x, a, B, C)]
+    grads = torch.autograd.grad(S.ssd(*inputs, 4)[0].square().sum(), inputs)
+    grads_loop = torch.autograd.grad(S.ssd_loop(*inputs)[0].square().sum(), inputs)
+    for got, want in zip(grads, grads_loop, strict=True):
+        assert torch.isfinite(got).all()
         close(got, want, 1e-9)
 
 
