@@ -300,41 +300,61 @@ def _warps(**options) -> dict:
     return {} if INTERPRETED else options
 
 
-def _forward(inputs: dict, sizes: dict, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the four kernels: y (batch, L, heads, P) in x's dtype, final state (batch, heads, P, N) in the
-    compute dtype."""
-    x = inputs["x"]
-    batch, length, heads, P, groups, N = (sizes[k] for k in ("batch", "length", "heads", "head_dim", "groups", "state"))
+def _buffers(x: torch.Tensor, sizes: dict, chunk: int, compute: torch.dtype) -> dict:
+    """What the kernels write: Δ and A_cum (batch, heads, n_chunks, chunk), the chunk states (batch, n_chunks,
+    heads, P, N) and the final state (batch, heads, P, N) in the compute dtype; y like x."""
+    batch, length, heads, P, N = (sizes[k] for k in ("batch", "length", "heads", "head_dim", "state"))
     n_chunks = triton.cdiv(length, chunk)
-    compute = _compute_dtype(*(inputs[k] for k in ARGUMENTS))
     new = lambda *shape: torch.empty(*shape, dtype=compute, device=x.device)     # noqa: E731
-    dt, acs = new(batch, heads, n_chunks, chunk), new(batch, heads, n_chunks, chunk)
-    states, final = new(batch, n_chunks, heads, P, N), new(batch, heads, P, N)
-    out = torch.empty_like(x)
-    if batch * heads * P == 0:
-        return out, final.zero_()
-    blocks, dots = choose_blocks(sizes, chunk), _dot_options(x.dtype, compute)
-    present = lambda name: inputs[name] if inputs[name] is not None else x        # noqa: E731  (never read)
-    chunk_cumsum_kernel[(batch * heads, n_chunks)](
-        inputs["dt"], inputs["A"], present("dt_bias"), dt, acs, length, heads, chunk, n_chunks,
+    return dict(dt=new(batch, heads, n_chunks, chunk), acs=new(batch, heads, n_chunks, chunk),
+                states=new(batch, n_chunks, heads, P, N), final=new(batch, heads, P, N), out=torch.empty_like(x))
+
+
+def _present(inputs: dict, name: str) -> torch.Tensor:
+    """The argument, or x in place of an absent one (a compile-time switch keeps the kernel from reading it)."""
+    return inputs[name] if inputs[name] is not None else inputs["x"]
+
+
+def _launch_chunk_states(inputs: dict, sizes: dict, chunk: int, out: dict, blocks: dict, dots: dict) -> None:
+    """Kernels 1–3: Δ and A_cum, each chunk's own state, then the states entering each chunk and the final one."""
+    batch, length, heads, P, groups, N = (sizes[k] for k in ("batch", "length", "heads", "head_dim", "groups", "state"))
+    n_chunks, bh = out["dt"].shape[2], batch * heads
+    chunk_cumsum_kernel[(bh, n_chunks)](
+        inputs["dt"], inputs["A"], _present(inputs, "dt_bias"), out["dt"], out["acs"], length, heads, chunk, n_chunks,
         HAS_BIAS=inputs["dt_bias"] is not None, SOFTPLUS=inputs["dt_softplus"],
         BLOCK_Q=triton.next_power_of_2(chunk), COMPUTE=dots["COMPUTE"], **_warps(num_warps=4))
-    p_blocks = triton.cdiv(P, blocks["BLOCK_P"])
-    chunk_state_kernel[(batch * heads, n_chunks, p_blocks)](
-        x, inputs["B"], dt, acs, states, length, heads, groups, P, N, chunk, n_chunks,
+    chunk_state_kernel[(bh, n_chunks, triton.cdiv(P, blocks["BLOCK_P"]))](
+        inputs["x"], inputs["B"], out["dt"], out["acs"], out["states"], length, heads, groups, P, N, chunk, n_chunks,
         BLOCK_P=blocks["BLOCK_P"], BLOCK_N=blocks["BLOCK_N"], BLOCK_K=blocks["BLOCK_K"], **dots,
         **_warps(num_warps=MATMUL_WARPS))
     state_block = min(1024, triton.next_power_of_2(P * N))
-    state_passing_kernel[(batch * heads, triton.cdiv(P * N, state_block))](
-        states, acs, final, length, heads, P * N, chunk, n_chunks, BLOCK=state_block, **_warps(num_warps=4))
-    m_blocks = triton.cdiv(chunk, blocks["BLOCK_M"])
-    D = inputs["D"]
-    chunk_scan_kernel[(batch * heads, n_chunks * m_blocks, p_blocks)](
-        x, present("z"), inputs["B"], inputs["C"], dt, acs, states, present("D"), out,
-        length, heads, groups, P, N, chunk, n_chunks, m_blocks,
+    state_passing_kernel[(bh, triton.cdiv(P * N, state_block))](
+        out["states"], out["acs"], out["final"], length, heads, P * N, chunk, n_chunks, BLOCK=state_block,
+        **_warps(num_warps=4))
+
+
+def _launch_chunk_scan(inputs: dict, sizes: dict, chunk: int, out: dict, blocks: dict, dots: dict) -> None:
+    """Kernel 4: y from the diagonal blocks and the entering states, plus D·x, gated by z."""
+    batch, length, heads, P, groups, N = (sizes[k] for k in ("batch", "length", "heads", "head_dim", "groups", "state"))
+    n_chunks, m_blocks, D = out["dt"].shape[2], triton.cdiv(chunk, blocks["BLOCK_M"]), inputs["D"]
+    chunk_scan_kernel[(batch * heads, n_chunks * m_blocks, triton.cdiv(P, blocks["BLOCK_P"]))](
+        inputs["x"], _present(inputs, "z"), inputs["B"], inputs["C"], out["dt"], out["acs"], out["states"],
+        _present(inputs, "D"), out["out"], length, heads, groups, P, N, chunk, n_chunks, m_blocks,
         HAS_D=D is not None, D_PER_CHANNEL=D is not None and D.ndim == 2, HAS_Z=inputs["z"] is not None,
         **blocks, **dots, **_warps(num_warps=MATMUL_WARPS))
-    return out, final
+
+
+def _forward(inputs: dict, sizes: dict, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Launch the four kernels: y (batch, L, heads, P) in x's dtype, final state (batch, heads, P, N) in the
+    compute dtype."""
+    compute = _compute_dtype(*(inputs[k] for k in ARGUMENTS))
+    out = _buffers(inputs["x"], sizes, chunk, compute)
+    if sizes["batch"] * sizes["heads"] * sizes["head_dim"] == 0:
+        return out["out"], out["final"].zero_()
+    blocks, dots = choose_blocks(sizes, chunk), _dot_options(inputs["x"].dtype, compute)
+    _launch_chunk_states(inputs, sizes, chunk, out, blocks, dots)
+    _launch_chunk_scan(inputs, sizes, chunk, out, blocks, dots)
+    return out["out"], out["final"]
 
 
 class _SSDCombined(torch.autograd.Function):

@@ -140,6 +140,10 @@ def test_without_final_states_returns_only_y_and_differentiates_some_inputs():
         torch.testing.assert_close(grad, expected_grad, atol=1e-11, rtol=1e-10)
 
 
+def test_the_package_exports_the_kernel():
+    assert kernels.ssd_combined is ssd_combined
+
+
 def test_long_decays_stay_finite():
     """Strong decay over many chunks (A·Δ summing to −400 inside a chunk): no inf − inf, no NaN."""
     inputs = random_inputs(1, 70, 3, 5, 1, 4, seed=7)
