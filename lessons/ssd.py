@@ -204,6 +204,18 @@ def selective_scan_flops(batch: int, dim: int, length: int, state: int) -> dict:
     return {"matmul": 0, "other": FLOPS_PER_STATE_ELEMENT * b * d * L * n}
 
 
+def flop_table(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
+               mamba1_state: int = 16) -> MarkdownTable:
+    """SSD's steps (matmul FLOPs run on tensor cores, the rest does not) next to Mamba-1's selective scan at the
+    same d_inner = heads·head_dim with state `mamba1_state`, all in GFLOP."""
+    steps = ssd_flops(batch, length, heads, head_dim, state, chunk_size)
+    mamba1 = selective_scan_flops(batch, heads * head_dim, length, mamba1_state)
+    rows = [(f"SSD {name.replace('_', ' ')}", step["matmul"] / 1e9, step["other"] / 1e9)
+            for name, step in steps.items()]
+    rows.append((f"Mamba-1 selective scan (N = {mamba1_state})", mamba1["matmul"] / 1e9, mamba1["other"] / 1e9))
+    return markdown_table(rows, ["step", "matmul GFLOP (tensor cores)", "other GFLOP"], ".3g")
+
+
 def ssd_bytes(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
               element_bytes: int = 2, state_bytes: int = 4) -> dict:
     """The least HBM bytes of one SSD forward: read x, a, B, C once, write y once ("fused"), and what a

@@ -277,6 +277,14 @@ def test_ssd_matmul_flops_equal_what_torch_counts(length, chunk_size):
     assert counter.get_total_flops() == S.ssd_flops(BATCH, length, HEADS, P, N, chunk_size)["total"]["matmul"]
 
 
+def test_flop_table_shows_the_counts():
+    table = str(S.flop_table(8, 4096, 48, 64, 128, 256)).splitlines()
+    assert len(table) == 2 + 5 + 1
+    total = S.ssd_flops(8, 4096, 48, 64, 128, 256)["total"]
+    assert table[-2] == f"| SSD total | {total['matmul'] / 1e9:.3g} | {total['other'] / 1e9:.3g} |"
+    assert table[-1].startswith("| Mamba-1 selective scan (N = 16) | 0 |")
+
+
 def test_ssd_bytes_by_hand():
     counts = S.ssd_bytes(batch=2, length=10, heads=3, head_dim=4, state=5, chunk_size=4, element_bytes=2)
     assert counts["inputs"] == 2 * 2 * 10 * 3 * (4 + 1 + 5 + 5)
