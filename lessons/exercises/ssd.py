@@ -8,7 +8,7 @@ import torch
 
 from lessons.checking import (CheckResult, NotYet, call_learner, exercise_check, prediction, read_pair, read_tensor,
                               right, wrong)
-from lessons.ssd import segsum, segsum_naive, ssd_loop
+from lessons.ssd import segsum, segsum_naive, ssd_flops, ssd_loop
 
 SEGSUM_LENGTHS = (1, 2, 7, 13)                     # exercise 1: awkward lengths, a batch of (3, 2) sequences each
 FLOP_SIZES = {"length": 1024, "chunk": 256, "head_dim": 64, "state": 128}   # exercise 2: one head, batch 1
@@ -83,9 +83,8 @@ def check_segsum(fn) -> CheckResult:
 
 # ------------------------------------------------------------------------------------------ exercise 2
 def diagonal_block_flops(length: int, chunk: int, head_dim: int, state: int) -> int:
-    """Matmul FLOPs of SSD's diagonal blocks for one head: per chunk C Bᵀ (2·Q²·N) and (L ∘ C Bᵀ) X (2·Q²·P)."""
-    chunks = math.ceil(length / chunk)
-    return chunks * (2 * chunk * chunk * state + 2 * chunk * chunk * head_dim)
+    """Matmul FLOPs of SSD's diagonal blocks for one head and batch 1, as lessons.ssd.ssd_flops counts them."""
+    return ssd_flops(1, length, 1, head_dim, state, chunk)["diagonal_blocks"]["matmul"]
 
 
 @prediction(expects="a whole number of FLOPs, such as 1000000")
