@@ -5,12 +5,15 @@
     python -m kernels.bench --lengths 512 2048     # fewer lengths
     python -m kernels.bench --references           # also time lessons' reference and a naive PyTorch scan
     python -m kernels.bench --sweep                # GPU: time the fused kernel's chunk lengths, show autotune's picks
+    python -m kernels.bench --ssd                  # GPU: lesson 08's SSD against mamba_ssm's Triton SSD
     python -m kernels.bench --registers            # no GPU needed: compile for sm_90, print registers/spills
 
 Selective scan: batch 8, dim 1536, N 16, B and C input-dependent, with D, z, delta_bias and softplus (Mamba's
 layer), float32 and bfloat16 inputs, L from 512 to 16384, forward and forward + backward, against mamba_ssm's CUDA
 `selective_scan_fn` when it can be imported (`python -m kernels.peers` builds it on a GPU machine). Outputs and
-every gradient are compared with mamba's. First-order scan: (8, 1536, T) float32 against accelerated-scan's
+every gradient are compared with mamba's. SSD (lesson 08, `--ssd`): batch 8, 48 heads of 64 (d_inner 3072), N 64
+and 128, chunk 256, against mamba_ssm's Triton `mamba_chunk_scan_combined` and the Mamba-1 fused scan at the same d_inner with
+N 16, with matmul TFLOP/s (lessons.ssd.ssd_flops). First-order scan: (8, 1536, T) float32 against accelerated-scan's
 `scalar` (Triton) and `warp` (CUDA) kernels; complex scan against its `complex` kernel.
 
 Contenders are interleaved: each round times every contender once, three rounds, and the best round counts
@@ -46,6 +49,7 @@ from kernels.device import HAS_CUDA
 from kernels.scan import scan_reference
 from lessons.memory_traffic import ACCELERATORS, human_bytes, selective_scan_traffic
 from lessons.ssm import selective_scan as lessons_selective_scan
+from lessons.ssd import ssd_flops
 from lessons.ssm import selective_scan_inputs
 
 # The modules themselves (the package exports the functions `scan` and `selective_scan` under their names)
@@ -54,6 +58,7 @@ fused = importlib.import_module("kernels.selective_scan")
 
 LENGTHS = (512, 2048, 4096, 8192, 16384)
 SCAN_LENGTHS = (512, 4096, 16384, 65536)
+SSD_LENGTHS, SSD_HEADS, SSD_HEAD_DIM, SSD_STATES, SSD_CHUNK = (1024, 4096, 16384), 48, 64, (64, 128), 256
 BATCH, DIM, STATE = 8, 1536, 16
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 SELECTIVE_GRADS = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
@@ -301,6 +306,55 @@ def scan_table(lengths, complex_values: bool = False) -> list[dict]:
                 f"{k.split()[-1]} {relative_difference(fn(inputs['gates'], inputs['tokens']), ours(**inputs)):.1e}"
                 for k, fn in peers.items() if fn is not None) or "-")
             rows.append(row)
+    return rows
+
+
+def mamba_ssd() -> Callable | None:
+    """mamba_ssm's own Triton SSD (pure Triton: none of its CUDA extensions), if it can be imported."""
+    return optional("mamba_ssm.ops.triton.ssd_combined", "mamba_chunk_scan_combined")
+
+
+def ssd_inputs(length: int, state: int, dtype: torch.dtype, seed: int = 0) -> dict:
+    """Mamba-2-like inputs at the benchmark's sizes: x, dt (softplus of dt + bias), A < 0, B, C (one group), D."""
+    g = torch.Generator("cuda").manual_seed(seed)
+    draw = lambda *shape: torch.randn(*shape, generator=g, device="cuda")        # noqa: E731
+    heads, p = SSD_HEADS, SSD_HEAD_DIM
+    return {"x": draw(BATCH, length, heads, p).to(dtype), "dt": (0.5 * draw(BATCH, length, heads) - 4).to(dtype),
+            "A": -torch.rand(heads, device="cuda", generator=g) * 4 - 1, "B": draw(BATCH, length, 1, state).to(dtype),
+            "C": draw(BATCH, length, 1, state).to(dtype), "chunk_size": SSD_CHUNK, "D": draw(heads),
+            "dt_bias": 0.1 * draw(heads), "dt_softplus": True}
+
+
+def ssd_table(lengths, states=SSD_STATES, precisions=tuple(PRECISIONS)) -> list[dict]:
+    """Forward and forward + backward of kernels.ssd_combined and mamba_ssm's Triton SSD, with matmul TFLOP/s;
+    the Mamba-1 fused scan at the same d_inner (N 16) for scale."""
+    contenders = {"kernels.ssd_combined": kernels.ssd_combined, "mamba_ssm Triton SSD": mamba_ssd()}
+    differentiable = ("x", "dt", "A", "B", "C", "D", "dt_bias")
+    rows = []
+    for length in lengths:
+        for state in states:
+            for precision in precisions:
+                inputs = ssd_inputs(length, state, PRECISIONS[precision]) if HAS_CUDA else {}
+                flops = ssd_flops(BATCH, length, SSD_HEADS, SSD_HEAD_DIM, state, SSD_CHUNK)["total"]["matmul"]
+                for label in ("forward", "fwd+bwd"):
+                    row = {"L": length, "N": state, "dtype": precision, "pass": label}
+                    if HAS_CUDA:
+                        row |= interleaved({k: timed_run(fn, inputs, label, differentiable)
+                                            for k, fn in contenders.items()})
+                    else:
+                        row |= {k: GPU_REQUIRED if fn is not None else "not installed" for k, fn in contenders.items()}
+                    row["speed-up vs mamba"] = speed_up(row, "kernels.ssd_combined", ["mamba_ssm Triton SSD"])
+                    ours = row["kernels.ssd_combined"]
+                    row["matmul TFLOP/s"] = (f"{flops / (float(ours) * 1e-3) / 1e12:.0f}"
+                                             if label == "forward" and _is_number(ours) else "-")
+                    rows.append(row)
+                del inputs
+        if HAS_CUDA:    # Mamba-1 at the same d_inner, N 16: what the SSD is compared with in lesson 08
+            mamba1 = selective_scan_inputs(BATCH, SSD_HEADS * SSD_HEAD_DIM, length, STATE, device="cuda")
+            cell = interleaved({"Mamba-1": timed_run(kernels.selective_scan, mamba1, "forward", SELECTIVE_GRADS)})
+            rows.append({"L": length, "N": STATE, "dtype": "float32", "pass": "forward",
+                         "kernels.ssd_combined": f"Mamba-1 kernels.selective_scan: {cell['Mamba-1']}",
+                         "mamba_ssm Triton SSD": "-", "speed-up vs mamba": "-", "matmul TFLOP/s": "-"})
     return rows
 
 
@@ -553,6 +607,8 @@ def main(argv=None) -> str:
     parser.add_argument("--record", help="write the Markdown tables to this file (only with a GPU)")
     parser.add_argument("--registers", action="store_true", help="only compile for sm_90 and print registers")
     parser.add_argument("--sweep", action="store_true", help="GPU: only time the fused kernel's chunk lengths")
+    parser.add_argument("--ssd", action="store_true", help="only the SSD table (lesson 08)")
+    parser.add_argument("--ssd-states", type=int, nargs="+", default=list(SSD_STATES))
     args = parser.parse_args(argv)
     if args.registers or args.sweep:
         if args.sweep and not HAS_CUDA:
@@ -562,6 +618,16 @@ def main(argv=None) -> str:
         return text
     if args.record and not HAS_CUDA:
         raise SystemExit("--record needs a GPU: there would be no GPU numbers to record.")
+    if args.ssd:
+        lengths = args.lengths if args.lengths != list(LENGTHS) else list(SSD_LENGTHS)
+        text = "\n\n".join([header(copy_bandwidth() if HAS_CUDA else None),
+                             f"### SSD, batch {BATCH}, {SSD_HEADS} heads × {SSD_HEAD_DIM}, chunk {SSD_CHUNK} (ms)",
+                             markdown(ssd_table(lengths, args.ssd_states, args.dtypes))])
+        print(text)
+        if args.record:
+            with open(args.record, "w") as handle:
+                handle.write(text + "\n")
+        return text
     bandwidth = copy_bandwidth() if HAS_CUDA else None
     selective = selective_table(args.lengths, args.dtypes, args.references, args.max_naive_length)
     first_order, complex_rows = scan_table(args.scan_lengths), scan_table(args.scan_lengths, complex_values=True)

@@ -6,7 +6,7 @@
 # Steps, each with its own time limit so that one slow step cannot lose the others' logs:
 #   1. build the peers in the background (mamba_ssm's selective scan ~1 min, accelerated-scan's warp kernel ~70 s);
 #   2. a smoke test of the fused kernel against lessons' reference;
-#   3. the benchmark (every contender interleaved; float32 and bfloat16);
+#   3. the benchmark (every contender interleaved; float32 and bfloat16), and lesson 08's SSD against mamba_ssm's;
 #   4. the kernel tests, compiled, with CUDA_LAUNCH_BLOCKING=1 (the largest benchmark size included);
 #   5. compute-sanitizer's memcheck on a forward + backward with ragged sizes;
 #   6. the chunk-length sweep and autotune's choices.
@@ -58,9 +58,12 @@ eval "$(grep '^export PYTHONPATH' "$out/peers.log")"
 step "benchmark"
 timeout 300 python3 -m kernels.bench --record "$out/kernels_gpu.md" 2>&1 | tee "$out/bench.log"
 
+step "SSD benchmark (lesson 08; mamba's Triton SSD autotunes at each new shape: N 64 only)"
+timeout 240 python3 -m kernels.bench --ssd --ssd-states 64 --record "$out/ssd_gpu.md" 2>&1 | tee "$out/ssd_bench.log"
+
 step "kernel tests (compiled)"
 CUDA_LAUNCH_BLOCKING=1 KERNELS_AUTOTUNE=0 timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="" \
-    tests/test_kernel_selective_scan.py tests/test_kernel_scan.py tests/test_kernels.py 2>&1 | tail -n 40 | tee "$out/tests.log"
+    tests/test_kernel_selective_scan.py tests/test_kernel_scan.py tests/test_kernels.py tests/test_kernel_ssd.py 2>&1 | tail -n 40 | tee "$out/tests.log"
 
 step "compute-sanitizer memcheck"
 KERNELS_AUTOTUNE=0 timeout 90 compute-sanitizer --tool memcheck --print-limit 20 python3 - <<'PY' 2>&1 | tail -n 25 | tee "$out/sanitizer.log"

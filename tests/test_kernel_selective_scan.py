@@ -233,6 +233,8 @@ def test_benchmark_runs_on_cpu_and_says_the_gpu_columns_need_a_gpu(capsys):
     assert error < 1e-5
     with pytest.raises(SystemExit, match="needs a GPU"):
         bench_main(["--lengths", "512", "--scan-lengths", "512", "--record", os.devnull])
+    ssd = bench_main(["--ssd", "--lengths", "1024", "--ssd-states", "64", "--dtypes", "float32"])
+    assert "| 1024 | 64 | float32 | forward | GPU required |" in ssd
 
 
 def test_every_benchmark_contender_computes_the_same_scan():
