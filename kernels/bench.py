@@ -12,9 +12,9 @@ Selective scan: batch 8, dim 1536, N 16, B and C input-dependent, with D, z, del
 layer), float32 and bfloat16 inputs, L from 512 to 16384, forward and forward + backward, against mamba_ssm's CUDA
 `selective_scan_fn` when it can be imported (`python -m kernels.peers` builds it on a GPU machine). Outputs and
 every gradient are compared with mamba's. SSD (lesson 08, `--ssd`): batch 8, 48 heads of 64 (d_inner 3072), N 64
-and 128, chunk 256, against mamba_ssm's Triton `mamba_chunk_scan_combined` and the Mamba-1 fused scan at the same d_inner with
-N 16, with matmul TFLOP/s (lessons.ssd.ssd_flops). First-order scan: (8, 1536, T) float32 against accelerated-scan's
-`scalar` (Triton) and `warp` (CUDA) kernels; complex scan against its `complex` kernel.
+and 128, chunk 256, against mamba_ssm's Triton `mamba_chunk_scan_combined` and the Mamba-1 fused scan at the same
+d_inner with N 16, with matmul TFLOP/s (lessons.ssd.ssd_flops). First-order scan: (8, 1536, T) float32 against
+accelerated-scan's `scalar` (Triton) and `warp` (CUDA) kernels; complex scan against its `complex` kernel.
 
 Contenders are interleaved: each round times every contender once, three rounds, and the best round counts
 (do_bench medians). Bytes are the least any implementation must move (every input read once, every output written
