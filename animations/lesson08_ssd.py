@@ -4,7 +4,7 @@ chunk Q = 4, N = 2, one head, P = 1): the matrix M, the two parts of y, the carr
 from __future__ import annotations
 
 import torch
-from manim import (DOWN, UP, Create, DashedVMobject, FadeIn, MathTex, Rectangle, Scene, SurroundingRectangle,
+from manim import (DOWN, RIGHT, UP, Create, DashedVMobject, FadeIn, MathTex, Rectangle, Scene, SurroundingRectangle,
                    TransformFromCopy, VGroup, Write)
 
 from animations.style import ACCENT, FOREGROUND, MUTED, SMALL_SIZE, VANISHING, caption, label, title
@@ -15,6 +15,7 @@ from lessons.widgets.ssd import example_ssd_inputs
 LENGTH, CHUNK, STATE, DECAY = 8, 4, 2, 0.3
 FOCUS = 1                                   # the chunk whose output is built
 CELL = 0.62
+SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉"
 MATRIX_CORNER = (-6.3, 2.3)                 # centre of M[0, 0]
 
 
@@ -69,21 +70,22 @@ class SSDChunk(Scene):
         grid = matrix_cells(M)
         self.play(FadeIn(grid), FadeIn(caption(f"M = L ∘ (C Bᵀ) for L = {LENGTH}, chunks of Q = {CHUNK}, "
                                                f"N = {STATE}: y = M x")), run_time=1)
-        equation = MathTex(r"y_t", "=", r"\sum_{s \in \text{chunk}} M_{ts}\,x_s", "+",
-                           r"e^{\,a_{4} + \dots + a_t}\, C_t^{\top} h_{3}", font_size=34)
-        equation[2].set_color(ACCENT)
-        equation[4].set_color(VANISHING)
-        equation.move_to([2.9, 1.75, 0])
+        start, last = FOCUS * CHUNK, FOCUS * CHUNK - 1                              # first step, state carried in
+        equation = VGroup(MathTex(r"y_t =", font_size=34),
+                          MathTex(r"\sum_{s \in \text{chunk}} M_{ts}\,x_s", font_size=34, color=ACCENT),
+                          MathTex("+", font_size=34),
+                          MathTex(rf"e^{{\,a_{{{start}}} + \dots + a_t}}\, C_t^{{\top}} h_{{{last}}}", font_size=34,
+                                  color=VANISHING)).arrange(RIGHT, buff=0.15).move_to([2.9, 1.75, 0])
         block = region(range(FOCUS * CHUNK, (FOCUS + 1) * CHUNK), range(FOCUS * CHUNK, (FOCUS + 1) * CHUNK), ACCENT)
         diag = column(y_diag, ACCENT, "diagonal block", 0.2)
         self.play(Create(block), Write(equation[:3]), run_time=1.2)
         self.play(TransformFromCopy(block, diag), run_time=1.2)
         past = DashedVMobject(region(range(FOCUS * CHUNK, (FOCUS + 1) * CHUNK), range(0, FOCUS * CHUNK), VANISHING))
         state = terms.carried_states[0, FOCUS, 0, 0]                                # (N,) since P = 1
-        state_text = MathTex(r"h_3 = (" + ", ".join(f"{float(v):.3f}" for v in state) + ")", font_size=30,
+        state_text = MathTex(rf"h_{{{last}}} = (" + ", ".join(f"{float(v):.3f}" for v in state) + ")", font_size=30,
                              color=VANISHING).move_to([1.3, -2.65, 0])
-        note = label(f"rank ≤ N = {STATE}: this block reaches chunk {FOCUS} only through h₃, {STATE} numbers",
-                     SMALL_SIZE, VANISHING).next_to(state_text, DOWN, buff=0.15)
+        note = label(f"rank ≤ N = {STATE}: this block reaches chunk {FOCUS} only through h{SUBSCRIPTS[last]}, "
+                     f"{STATE} numbers", SMALL_SIZE, VANISHING).next_to(state_text, DOWN, buff=0.15)
         self.play(Create(past), Write(equation[3:]), run_time=1.2)
         self.play(TransformFromCopy(past, state_text), FadeIn(note), run_time=1.2)
         off = column(y_off, VANISHING, "carried state", 2.3)
