@@ -63,7 +63,7 @@ timeout 240 python3 -m kernels.bench --ssd --ssd-states 64 --record "$out/ssd_gp
 
 step "kernel tests (compiled)"
 CUDA_LAUNCH_BLOCKING=1 KERNELS_AUTOTUNE=0 timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="" \
-    tests/test_kernel_selective_scan.py tests/test_kernel_scan.py tests/test_kernels.py tests/test_kernel_ssd.py 2>&1 | tail -n 40 | tee "$out/tests.log"
+    tests/test_kernel_selective_scan.py tests/test_kernel_scan.py tests/test_kernel_cumsum.py tests/test_kernel_ssd.py 2>&1 | tail -n 40 | tee "$out/tests.log"
 
 step "compute-sanitizer memcheck"
 KERNELS_AUTOTUNE=0 timeout 90 compute-sanitizer --tool memcheck --print-limit 20 python3 - <<'PY' 2>&1 | tail -n 25 | tee "$out/sanitizer.log"

@@ -227,3 +227,20 @@ def test_recorded_results_are_found_from_anywhere(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)              # notebooks run from copies elsewhere (the browser test does this)
     assert results_path("scan_cpu.md").is_file()
+
+
+STEMS = {"01": "rnn", "02": "linear_rnn", "03": "complex_rnn", "04": "scan", "05": "lru", "06": "ssm",
+         "07": "memory_traffic", "08": "ssd"}
+
+
+@pytest.mark.parametrize("number, stem", STEMS.items())
+def test_each_lesson_has_one_stem_in_every_folder(number, stem):
+    """Lesson NN with stem S: notebooks/NN_S.ipynb, lessons/S.py, its widget, exercises, solutions, scenes and tests."""
+    expected = [f"notebooks/{number}_{stem}.ipynb", f"lessons/{stem}.py", f"lessons/widgets/{stem}.py",
+                f"lessons/exercises/{stem}.py", f"lessons/solutions/{stem}.py", f"animations/lesson{number}_{stem}.py"]
+    missing = [path for path in expected if not (ROOT / path).is_file()]
+    assert not missing, f"lesson {number} ({stem}) lacks {missing}"
+    assert list((ROOT / "tests").glob(f"test_{stem}*.py")), f"no tests/test_{stem}*.py"
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+    assert notebooks == [f"{number}_{stem}.ipynb"], notebooks
+    assert f"notebooks/{number}_{stem}.ipynb" in (ROOT / "README.md").read_text()

@@ -18,7 +18,7 @@ from lessons import kernel_sandbox
 from lessons.checking import CheckResult
 from lessons.complex_rnn import rotation_matrix
 from lessons.exercises import complex_rnn as checks03
-from lessons.exercises import kernels as checks07
+from lessons.exercises import memory_traffic as checks07
 from lessons.exercises import linear_rnn as checks02
 from lessons.exercises import lru as checks05
 from lessons.exercises import rnn as checks
@@ -27,7 +27,7 @@ from lessons.exercises import ssm as checks06
 from lessons.linear_rnn import eigendecompose
 from lessons.scan import sequential_scan
 from lessons.solutions import complex_rnn as solutions03
-from lessons.solutions import kernels as solutions07
+from lessons.solutions import memory_traffic as solutions07
 from lessons.solutions import linear_rnn as solutions02
 from lessons.solutions import lru as solutions05
 from lessons.solutions import rnn as solutions

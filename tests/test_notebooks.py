@@ -43,8 +43,8 @@ def failure_report(notebook: nbformat.NotebookNode, error: str, index: int | Non
 
 def test_there_are_notebooks():
     names = [nb.name for nb in NOTEBOOKS]
-    assert names[:4] == ["00_course_map.ipynb", "01_rnn_gradients.ipynb", "02_linear_rnn_diagonalisation.ipynb",
-                         "03_complex_eigenvalues.ipynb"]
+    assert names[:4] == ["00_course_map.ipynb", "01_rnn.ipynb", "02_linear_rnn.ipynb",
+                         "03_complex_rnn.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

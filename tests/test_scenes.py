@@ -8,7 +8,7 @@ SCENES = [(module, scene) for module in lesson_modules() for scene in scenes_in(
 
 def test_every_lesson_with_a_notebook_has_scenes():
     assert {"lesson01_rnn", "lesson02_linear_rnn", "lesson03_complex_rnn", "lesson04_scan",
-            "lesson05_lru", "lesson06_selectivity", "lesson07_memory"} <= set(lesson_modules())
+            "lesson05_lru", "lesson06_ssm", "lesson07_memory_traffic", "lesson08_ssd"} <= set(lesson_modules())
     assert all(scenes_in(module) for module in lesson_modules())
 
 
