@@ -27,7 +27,7 @@ import torch
 
 from lessons.checks import (require_dim, require_no_inf, require_number, require_positive_int, require_same_device,
                             require_tensor)
-from lessons.training import train
+from lessons.training import fit
 from lessons.utils import seeded
 
 Pair = tuple[torch.Tensor, torch.Tensor]          # (a, b), both of shape (..., k)
@@ -495,11 +495,14 @@ def fit_learned_combine(steps: int = 400, hidden: int = 32, batch: int = 512,
     with seeded(seed):                                                  # the init, without touching the caller's stream
         op = LearnedCombine(hidden)
 
-    def loss_fn(model, _step):
-        x, y = random_pairs(batch, generator), random_pairs(batch, generator)
-        return sum(torch.mean((got - want) ** 2) for got, want in zip(model(x, y), combine(x, y), strict=True))
+    def make_batch(_step):                                              # inputs (earlier, later), target
+        earlier, later = random_pairs(batch, generator), random_pairs(batch, generator)
+        return (earlier, later), combine(earlier, later), None
 
-    return op, train(op, loss_fn, steps, lr=3e-3, clip=None)
+    def pair_mse(got: Pair, want: Pair, _mask) -> torch.Tensor:
+        return sum(torch.mean((g - w) ** 2) for g, w in zip(got, want, strict=True))
+
+    return op, fit(op, make_batch, steps, lr=3e-3, clip=None, loss=pair_mse)["loss"]
 
 
 # ----------------------------------------------------------------------------------------------

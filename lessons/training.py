@@ -91,21 +91,3 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Ten
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable numbers in a model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def train(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], steps: int, lr: float = 1e-2,
-          clip: float | None = 1.0, log_every: int = 0) -> list[float]:
-    """Deprecated, kept only until lessons/scan.py moves to `fit`: `fit` with `loss_fn(model, step)` as the loss."""
-    return fit(_LossOf(model, loss_fn), lambda step: (step, None, None), steps, lr=lr, clip=clip,
-               log_every=log_every, loss=lambda value, _y, _mask: value)["loss"]
-
-
-class _LossOf(nn.Module):
-    """Adapter for `train`: forward(step) is loss_fn(model, step), over the model's own parameters."""
-
-    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor]):
-        super().__init__()
-        self.model, self.loss_fn = model, loss_fn
-
-    def forward(self, step: int) -> torch.Tensor:
-        return self.loss_fn(self.model, step)
