@@ -83,13 +83,14 @@ class HillisSteeleLevels(Scene):
 
 
 class BlellochSweeps(Scene):
-    """Blelloch on 8 numbers: the up-sweep builds a tree of sums, the down-sweep fills the gaps."""
+    """The work-efficient scan on 8 numbers (the inclusive Brent–Kung form that lessons.scan calls Blelloch): the
+    up-sweep builds a tree of sums, the down-sweep fills the gaps."""
 
     def construct(self):
-        self.add(title("Blelloch: up-sweep, then down-sweep"))
+        self.add(title("Work-efficient (Brent–Kung): up-sweep, then down-sweep"))
         trace = play_levels(self, "blelloch")
         done = label(f"{trace.combines} combines ≤ 2(n−1) = {2 * (len(TOKENS) - 1)}", SMALL_SIZE, STABLE)
         done.next_to(caption("x"), UP, buff=0.15).to_edge(RIGHT, buff=0.5)
-        self.play(FadeIn(done), FadeIn(caption(f"{trace.depth} levels ≤ 2⌈log₂ 8⌉ = 6: "
-                                               "O(n) work, O(log n) depth, the scan Mamba-style kernels use.")))
+        self.play(FadeIn(done), FadeIn(caption(f"{trace.depth} levels ≤ 2⌈log₂ 8⌉ = 6: O(n) work, O(log n) depth. "
+                                               "GPU kernels mix: a loop per thread, then warp scans.")))
         self.wait(1)
