@@ -5,6 +5,7 @@ says what was expected, then returns the (normalised) value, so a call reads `n 
 """
 from __future__ import annotations
 
+import difflib
 import numbers
 from collections.abc import Iterable
 
@@ -113,6 +114,18 @@ def require_dim(name: str, value, ndim: int) -> int:
     if not -ndim <= value < ndim:
         raise ValueError(f"`{name}` must be an axis in [{-ndim}, {ndim - 1}] for a {ndim}-d tensor, got {value}.")
     return value % ndim
+
+
+def require_one_of(name: str, value, options: Iterable):
+    """One of `options` (names or values); a misspelt name gets the closest option as a hint."""
+    options = list(options)
+    if value in options:
+        return value
+    hint = ""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, [o for o in options if isinstance(o, str)], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"`{name}` must be one of {options}, got {value!r}.{hint}")
 
 
 def require_same_device(name: str, value: torch.Tensor, reference_name: str, reference: torch.Tensor) -> None:

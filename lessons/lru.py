@@ -15,7 +15,8 @@ import math
 import torch
 from torch import nn
 
-from lessons.checks import require_in_range, require_int, require_positive_int, require_shape, require_tensor
+from lessons.checks import (require_in_range, require_int, require_one_of, require_positive_int, require_shape,
+                            require_tensor)
 from lessons.scan import linear_scan
 from lessons.utils import seeded
 
@@ -271,11 +272,9 @@ def fit_one_eigenvalue(parameterisation: str, start: float = 0.99, target: float
     "sgd" steps by lr·gradient, so a huge gradient throws λ far; "adam" steps by about lr whatever the gradient's
     size. The list stops early (with inf) once the loss is no longer finite: the state has exploded.
     """
-    if parameterisation not in ("λ", "ν"):
-        raise ValueError(f"`parameterisation` must be 'λ' or 'ν', got {parameterisation!r}.")
-    optimisers = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
-    if optimiser not in optimisers:
-        raise ValueError(f"`optimiser` must be one of {sorted(optimisers)}, got {optimiser!r}.")
+    require_one_of("parameterisation", parameterisation, ("λ", "ν"))
+    optimisers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    require_one_of("optimiser", optimiser, optimisers)
     generator = torch.Generator().manual_seed(seed)
     raw = torch.tensor(start if parameterisation == "λ" else float(nu_for_magnitude(start)),
                        dtype=torch.float64, requires_grad=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lessons.checks import require_in_range, require_positive_int
+from lessons.checks import require_in_range, require_one_of, require_positive_int
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 STATE_BYTES = 4                    # the state and the (…, N) intermediates are float32 in every implementation
@@ -66,9 +66,7 @@ def _element_bytes(batch: int, dim: int, length: int, state: int, dtype: str) ->
     """Check the sizes (positive ints, lessons.checks) and the dtype's name; return its bytes per element."""
     for name, value in (("batch", batch), ("dim", dim), ("length", length), ("state", state)):
         require_positive_int(name, value)
-    if dtype not in DTYPE_BYTES:   # lessons.checks has no "one of these names" check yet
-        raise ValueError(f"`dtype` must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}.")
-    return DTYPE_BYTES[dtype]
+    return DTYPE_BYTES[require_one_of("dtype", dtype, sorted(DTYPE_BYTES))]
 
 
 def sequence_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32", gated: bool = True) -> int:

@@ -17,7 +17,6 @@ factor exact (0 times an overflowed product is 0), and every scan refuses infini
 """
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -25,7 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lessons.checks import (require_dim, require_no_inf, require_number, require_positive_int, require_same_device,
+from lessons.checks import (require_dim, require_no_inf, require_number, require_one_of, require_positive_int,
+                            require_same_device,
                             require_tensor)
 from lessons.training import fit
 from lessons.utils import seeded
@@ -526,9 +526,7 @@ def instrumented(algorithm) -> Callable:
         return algorithm
     names = ", ".join(repr(name) for name in ALGORITHMS)
     if isinstance(algorithm, str):
-        close = difflib.get_close_matches(algorithm, ALGORITHMS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"`algorithm` must be one of {names}, got {algorithm!r}.{hint}")
+        require_one_of("algorithm", algorithm, list(ALGORITHMS))
     if not callable(algorithm):
         raise TypeError(f"`algorithm` must be one of {names} or one of those functions, got {algorithm!r}.")
     hint = " linear_scan runs chunked_scan's schedule: count 'chunked'." if algorithm is linear_scan else ""

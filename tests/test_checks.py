@@ -94,3 +94,22 @@ def test_lru_names_complex_and_float_model_dtypes():
     floats = LRUModel(2, d_model=4, d_state=4, n_layers=1, d_input=3)
     with pytest.raises(TypeError, match=r"`x` must have dtype in \(float32\), got float64"):
         floats(torch.zeros(2, 3, 3, dtype=torch.float64))
+
+
+def test_require_one_of_names_the_options_and_the_closest():
+    from lessons.checks import require_one_of
+
+    assert require_one_of("dtype", "float32", ["float32", "bfloat16"]) == "float32"
+    with pytest.raises(ValueError, match=r"`dtype` must be one of \['float32', 'bfloat16'\], got 'flaot32'\. "
+                                         r"Did you mean 'float32'\?"):
+        require_one_of("dtype", "flaot32", ["float32", "bfloat16"])
+    with pytest.raises(ValueError, match="got 3"):
+        require_one_of("n", 3, [1, 2])
+
+
+def test_require_no_inf_refuses_infinities_and_lets_nan_through():
+    from lessons.checks import require_no_inf
+
+    require_no_inf("a", torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="`a`"):
+        require_no_inf("a", torch.tensor([1.0, float("-inf")]))

@@ -303,7 +303,7 @@ def test_bad_chunk_sizes_are_rejected(chunk_size, error):
 @pytest.mark.parametrize("algorithm, error, message", [
     (linear_scan, ValueError, "only the instrumented algorithms can be counted.*count 'chunked'"),
     (lambda a, b: a + b, ValueError, "only the instrumented algorithms can be counted.*'sequential', 'hillis_steele'"),
-    ("nope", ValueError, "`algorithm` must be one of 'sequential', 'hillis_steele', 'blelloch', 'chunked'"),
+    ("nope", ValueError, r"`algorithm` must be one of \['sequential', 'hillis_steele', 'blelloch', 'chunked'\]"),
     ("hillis-steele", ValueError, "Did you mean 'hillis_steele'"),
     (None, TypeError, "`algorithm` must be one of"),
 ])

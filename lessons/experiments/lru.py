@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lessons.checks import require_one_of
 from lessons.lru import LRU, LRUModel, gradient_sizes, lru_magnitude, state_variance
 from lessons.tasks import recall_first_task
 from lessons.training import accuracy, fit
@@ -47,8 +48,7 @@ class RecurrentClassifier(nn.Module):
     def __init__(self, cell: str, vocab_size: int, d_hidden: int, d_output: int, seed: int = 0):
         super().__init__()
         cells = {"tanh RNN": nn.RNN, "LSTM": nn.LSTM}
-        if cell not in cells:
-            raise ValueError(f"`cell` must be one of {sorted(cells)}, got {cell!r}.")
+        require_one_of("cell", cell, sorted(cells))
         with seeded(seed):
             self.embed = nn.Embedding(vocab_size, d_hidden)
             self.rnn = cells[cell](d_hidden, d_hidden, batch_first=True)

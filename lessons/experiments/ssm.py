@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lessons import ssm
+from lessons.checks import require_one_of
 from lessons.lru import LRUModel
 from lessons.memory_traffic import human_bytes, state_size_cost
 from lessons.ssm import (HAND_SET_A, MambaBlock, MambaModel, Selection, causal_convolution, final_state_weights,
@@ -156,7 +157,8 @@ def make_copying_model(name: str, n_symbols: int, d_model: int = 32, seed: int =
         with seeded(seed):                                                            # the same init, partly selective
             model.blocks = nn.ModuleList(PartlySelectiveBlock(d_model, 16, ABLATIONS[name]) for _ in model.blocks)
         return model
-    raise ValueError(f"`name` must be one of {[SELECTIVE, TIME_INVARIANT, *ABLATIONS]}, got {name!r}.")
+    require_one_of("name", name, [SELECTIVE, TIME_INVARIANT, *ABLATIONS])
+    raise AssertionError("unreachable")
 
 
 @dataclass
