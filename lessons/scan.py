@@ -371,6 +371,17 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Te
     return h.view(moved.shape).movedim(0, dim)
 
 
+def reverse_scan_gradient(a: torch.Tensor, grad_h: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """∂L/∂b (shape of a) from ∂L/∂h: g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}, `linear_scan` run from the end.
+
+    The same reverse scan `linear_scan`'s backward does in place, written with the public scan to be read.
+    """
+    dim = check_scan_inputs(a, grad_h, dim)
+    later = a.narrow(dim, 1, a.shape[dim] - 1)                         # a_{t+1} for t < n−1
+    gates = torch.cat([later, torch.zeros_like(a.narrow(dim, 0, 1))], dim=dim).conj()   # nothing follows the end
+    return linear_scan(gates.flip(dim), grad_h.flip(dim), dim).flip(dim)
+
+
 class _LinearScan(torch.autograd.Function):
     """Forward: the in-place chunked scan. Backward: with g_t = ∂L/∂b_t,
     g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}  (a scan from the end), and ∂L/∂a_t = g_t·conj(h_{t−1})."""
@@ -549,6 +560,19 @@ def work_depth(algorithm, n: int, **options) -> tuple[int, int]:
     a, b = torch.rand(n, dtype=torch.float64), torch.rand(n, dtype=torch.float64)
     _, trace = trace_scan(scan, a, b, **options)
     return trace.combines, trace.depth
+
+
+def parallel_steps(trace: ScanTrace, processors: int) -> int:
+    """Steps a traced scan takes on `processors` processors: Σ over levels of ⌈combines in the level / p⌉."""
+    processors = require_positive_int("processors", processors)
+    return sum(-(-len(level.targets) // processors) for level in trace.levels)
+
+
+def brent_time(work: int, depth: int, processors: int) -> float:
+    """Brent's bound on the steps p processors need for a schedule of `work` operations in `depth` levels:
+    T_p ≤ work/p + depth (each level of w_i operations takes ⌈w_i/p⌉ ≤ w_i/p + 1 steps)."""
+    work, depth = require_positive_int("work", work), require_positive_int("depth", depth)
+    return work / require_positive_int("processors", processors) + depth
 
 
 def replay_trace(a: torch.Tensor, b: torch.Tensor, trace: ScanTrace, levels: int) -> Pair:

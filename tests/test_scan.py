@@ -7,9 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lessons.scan import (ALGORITHMS, associativity_defect, blelloch_scan, chunked_scan, combine, fit_learned_combine,
-                          hillis_steele_scan, identity_defect, identity_like, linear_scan, log_space_breaking_length,
-                          log_space_scan, random_pairs, replay_trace, sequential_scan, trace_scan, work_depth)
+from lessons.scan import (ALGORITHMS, associativity_defect, blelloch_scan, brent_time, chunked_scan, combine,
+                          fit_learned_combine, hillis_steele_scan, identity_defect, identity_like, linear_scan,
+                          log_space_breaking_length, log_space_scan, parallel_steps, random_pairs, replay_trace,
+                          reverse_scan_gradient, sequential_scan, trace_scan, work_depth)
 
 LENGTHS = [1, 2, 3, 7, 64, 1000, 4097]
 BATCH_SHAPES = [(), (3,), (2, 5)]
@@ -510,3 +511,33 @@ def test_benchmark_summary_reads_the_order_from_the_numbers():
     assert summary(row) == ("At n = 64, exact entries from fastest to slowest: b 5.0 ms (0.5× the loop's time), "
                             "loop (sequential_scan) 10.0 ms, a 20.0 ms (2× the loop's time); "
                             "fast but wrong: shortcut 1.0 ms.")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+@pytest.mark.parametrize("n,dim", [(1, -1), (7, -1), (131, 0)])
+def test_reverse_scan_gradient_is_what_autograd_gives_through_the_loop(dtype, n, dim):
+    generator = torch.Generator().manual_seed(n)
+    a, b = random_recurrence((n, 3) if dim == 0 else (3, n), dtype, generator)
+    grad_h = random_recurrence(a.shape, dtype, generator)[1]
+    b.requires_grad_(True)
+    h = sequential_scan(a.movedim(dim, -1), b.movedim(dim, -1)).movedim(-1, dim)
+    (h * grad_h.conj()).real.sum().backward()    # ∂L/∂h = grad_h (conjugate Wirtinger, as torch defines it)
+    torch.testing.assert_close(reverse_scan_gradient(a, grad_h, dim), b.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_parallel_steps_lie_within_brents_bounds_and_match_the_counts():
+    for name, n in [("sequential", 50), ("hillis_steele", 1000), ("blelloch", 1000), ("blelloch", 37)]:
+        _, trace = trace_scan(name, torch.rand(n), torch.rand(n))
+        assert parallel_steps(trace, 1) == trace.combines
+        assert parallel_steps(trace, 10**6) == trace.depth
+        for p in [2, 8, 128]:
+            steps = parallel_steps(trace, p)
+            assert max(trace.combines / p, trace.depth) <= steps <= brent_time(trace.combines, trace.depth, p)
+
+
+def test_brent_time_is_work_over_p_plus_depth_and_checks_its_arguments():
+    assert brent_time(2036, 19, 8) == pytest.approx(2036 / 8 + 19)
+    with pytest.raises(ValueError, match="processors"):
+        brent_time(10, 3, 0)
+    with pytest.raises(TypeError, match="work"):
+        brent_time(10.5, 3, 2)
