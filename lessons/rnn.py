@@ -123,6 +123,36 @@ def decay_per_step(norms: torch.Tensor, skip: int = 5) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# Two practical tools: gradient clipping and truncated BPTT
+# ---------------------------------------------------------------------------------------------
+def clip_by_norm(grad: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """grad·min(1, max_norm/‖grad‖): the same direction, norm at most max_norm (nn.utils.clip_grad_norm_'s rule)."""
+    if not max_norm > 0:
+        raise ValueError(f"`max_norm` must be positive, got {max_norm}.")
+    norm = grad.norm()
+    return grad * torch.clamp(max_norm / (norm + 1e-12), max=1.0)
+
+
+def truncated_states(rnn: TanhRNN, x: torch.Tensor, k: int) -> list[torch.Tensor]:
+    """TanhRNN states [h_1, ..., h_T], each (B, H), with the graph cut after steps k, 2k, ...: truncated BPTT.
+
+    The values are those of rnn.states(x); only the gradient changes: through h_T it reaches x_t for the
+    last (T mod k, or k) steps and is exactly 0 before them.
+    """
+    k = require_positive_int("k", k)
+    require_tensor("x", x, ndim=3)
+    require_shape("x", x, (None, None, rnn.U.shape[1]), meaning="(batch, time, D)")
+    h = x.new_zeros(x.shape[0], rnn.W.shape[0])                                   # (B, H)
+    hs = []
+    for t in range(x.shape[1]):
+        h = rnn.step(h, x[:, t])
+        hs.append(h)
+        if (t + 1) % k == 0:
+            h = h.detach()  # the next chunk starts from this value, but no gradient flows back into it
+    return hs
+
+
+# ---------------------------------------------------------------------------------------------
 # The scalar linear RNN, where everything has a closed form
 # ---------------------------------------------------------------------------------------------
 def scalar_linear_rnn(w: torch.Tensor, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:

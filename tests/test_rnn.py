@@ -159,3 +159,43 @@ def test_attention_step_is_softmax_attention_over_the_cache():
     q, keys, values = torch.randn(4, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
     expected = torch.nn.functional.scaled_dot_product_attention(q[None, None], keys[None], values[None])[0, 0]
     torch.testing.assert_close(experiments._attend(q, keys, values), expected)
+
+
+# ---------------------------------------------------------------------------------------------- clipping, truncation
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clip_by_norm_matches_torch_clip_grad_norm(seed):
+    grad = torch.randn(37, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 10 ** (seed - 1)
+    for max_norm in (1e-3, 0.5, 3.0, 1e3):
+        parameter = nn.Parameter(torch.zeros_like(grad))
+        parameter.grad = grad.clone()
+        nn.utils.clip_grad_norm_([parameter], max_norm)
+        clipped = rnn.clip_by_norm(grad, max_norm)
+        assert torch.allclose(clipped, parameter.grad, rtol=1e-5, atol=0)   # torch adds 1e-6 to the norm
+        assert clipped.norm() <= max_norm * (1 + 1e-9) and torch.allclose(clipped / clipped.norm(), grad / grad.norm())
+    with pytest.raises(ValueError, match="max_norm"):
+        rnn.clip_by_norm(grad, 0.0)
+
+
+@pytest.mark.parametrize(("length", "k"), [(60, 10), (23, 7), (5, 1), (13, 13), (11, 20)])
+def test_truncated_bptt_gradient_is_exactly_zero_beyond_the_last_chunk(length, k):
+    model = rnn.TanhRNN(3, 16, scale=1.2, seed=length)
+    x = torch.randn(2, length, 3, generator=torch.Generator().manual_seed(k))
+    full, cut = model.states(x), rnn.truncated_states(model, x, k)
+    assert all(torch.equal(a, b) for a, b in zip(full, cut, strict=True))          # same forward values
+    reached = length % k or k if length >= k else length                          # the last, possibly short, chunk
+    x_full, x_cut = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    (g_full,) = torch.autograd.grad(model.states(x_full)[-1].sum(), x_full)
+    (g_cut,) = torch.autograd.grad(rnn.truncated_states(model, x_cut, k)[-1].sum(), x_cut)
+    assert torch.equal(g_cut[:, : length - reached], torch.zeros_like(g_cut[:, : length - reached]))
+    assert torch.allclose(g_cut[:, length - reached:], g_full[:, length - reached:], rtol=1e-5, atol=1e-7)
+    assert (g_cut[:, length - reached:].abs().sum(dim=(0, 2)) > 0).all()
+
+
+def test_clipping_rescues_the_exploding_scalar_fit_and_truncation_saves_memory_linearly():
+    unclipped = experiments.fit_scalar_recurrence(None, start=1.05, target=0.9, lr=1e-2)
+    clipped = experiments.fit_scalar_recurrence(1.0, start=1.05, target=0.9, lr=1e-2)
+    assert not math.isfinite(unclipped["w"][-1]) and len(unclipped["w"]) < 10
+    assert unclipped["grad norm"][0] > 1e3 and abs(clipped["w"][1] - clipped["w"][0]) <= 1e-2 * (1 + 1e-9)
+    assert abs(clipped["w"][-1] - 0.9) < 0.01
+    small, large = experiments.saved_activation_bytes(25), experiments.saved_activation_bytes(100)
+    assert 3.5 < large / small < 4.5

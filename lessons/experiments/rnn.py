@@ -2,12 +2,14 @@
 timings, and the tanh RNN's gradients against the LSTM's."""
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
 from torch import nn
 
-from lessons.rnn import TanhRNN, echo_state_features, fit_ridge_readout, input_gradient_norms, recurrent_weight
+from lessons.rnn import (TanhRNN, clip_by_norm, echo_state_features, fit_ridge_readout, input_gradient_norms,
+                         recurrent_weight, scalar_linear_rnn, truncated_states)
 from lessons.tasks import delay_task
 from lessons.training import fit, masked_mse
 from lessons.memory_traffic import human_bytes
@@ -120,3 +122,55 @@ def rnn_vs_lstm_gradient_curves(length: int = 100, hidden_size: int = 32, seed: 
         "LSTM (forget bias 3)": lstm_with_forget_bias(hidden_size, 3.0, seed),
     }
     return {name: input_gradient_norms(model, x) for name, model in models.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradient clipping and truncated BPTT, measured
+# ---------------------------------------------------------------------------------------------
+def fit_scalar_recurrence(clip: float | None, start: float = 1.05, target: float = 0.9, steps: int = 60,
+                          lr: float = 1e-2, length: int = 50, seed: int = 0) -> dict[str, list[float]]:
+    """Fit w of h_k = w·h_{k−1} + x_k (h_0 = 1) so that h_n matches a teacher with w = target, by plain SGD.
+
+    Starting at |w| > 1 the gradient ∝ n·w^{n−1} explodes. Returns {"w": [...], "grad norm": [...] (before
+    clipping), "loss": [...]}; clip=None trains without clipping. Stops early once w or the loss is not finite.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    h0 = torch.tensor(1.0, dtype=torch.float64)
+    history: dict[str, list[float]] = {"w": [start], "grad norm": [], "loss": []}
+    for _ in range(steps):
+        x = torch.randn(length, generator=generator, dtype=torch.float64)          # (n,)
+        loss = (scalar_linear_rnn(w, x, h0) - scalar_linear_rnn(torch.tensor(target, dtype=torch.float64), x, h0))**2
+        (grad,) = torch.autograd.grad(loss, w)
+        history["grad norm"].append(float(grad.abs()))
+        history["loss"].append(float(loss.detach()))
+        step = grad if clip is None else clip_by_norm(grad, clip)
+        with torch.no_grad():
+            w -= lr * step
+        history["w"].append(float(w.detach()))
+        if not (math.isfinite(history["w"][-1]) and math.isfinite(history["loss"][-1])):
+            break
+    return history
+
+
+def truncation_gradients(k: int, length: int = 60, hidden_size: int = 32, seed: int = 0) -> dict[str, torch.Tensor]:
+    """‖∂h_T/∂x_t‖ for t = 1..T (T,), with full BPTT and truncated every k steps, for one TanhRNN (scale 1)."""
+    rnn = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
+    x = torch.randn(1, length, 1, generator=torch.Generator().manual_seed(seed + 1))      # (1, T, 1)
+    return {"full BPTT": input_gradient_norms(lambda v: torch.stack(rnn.states(v), dim=1), x),
+            f"truncated, k = {k}": input_gradient_norms(lambda v: torch.stack(truncated_states(rnn, v, k), dim=1), x)}
+
+
+def saved_activation_bytes(length: int, hidden_size: int = 64, batch: int = 32, seed: int = 0) -> int:
+    """Bytes autograd keeps for the backward pass of one TanhRNN forward over `length` steps (counted by a hook)."""
+    rnn = TanhRNN(1, hidden_size, seed=seed)
+    x = torch.randn(batch, length, 1, generator=torch.Generator().manual_seed(seed))     # (B, T, 1)
+    saved = []
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        rnn(x).sum()
+    return sum(saved)
