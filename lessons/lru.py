@@ -103,11 +103,16 @@ class LRU(nn.Module):
 
     x (B, L, d_model) real -> (B, L, d_model) real. The recurrence runs with lessons.scan.linear_scan
     along dim=1. `normalise=False` switches γ off (γ = 1) so the lesson can show why it is there.
+    `learn_gamma=True` does what the LRU paper's code does: γ becomes its own parameter `gamma_log`, initialised
+    to log √(1 − |λ|²) and then trained freely; by default γ is recomputed from ν on every forward pass.
     """
 
     def __init__(self, d_model: int, d_state: int, r_min: float = 0.0, r_max: float = 1.0,
-                 max_phase: float = 2 * math.pi, normalise: bool = True, generator: torch.Generator | None = None):
+                 max_phase: float = 2 * math.pi, normalise: bool = True, generator: torch.Generator | None = None,
+                 learn_gamma: bool = False):
         super().__init__()
+        if learn_gamma and not normalise:
+            raise ValueError("`learn_gamma=True` learns the normalisation γ, so it needs `normalise=True`.")
         d_model, d_state = require_positive_int("d_model", d_model), require_positive_int("d_state", d_state)
         nu, theta = ring_init(d_state, r_min, r_max, max_phase, generator)
         self.nu = nn.Parameter(nu)                                                          # (N,)
@@ -118,13 +123,16 @@ class LRU(nn.Module):
         self.C_im = nn.Parameter(torch.randn(d_model, d_state, generator=generator) / math.sqrt(d_state))
         self.D = nn.Parameter(torch.randn(d_model, generator=generator))                    # (H,)
         self.normalise = normalise
+        self.gamma_log = nn.Parameter(torch.log(lru_gamma(nu))) if learn_gamma else None           # (N,) or None
 
     def eigenvalues(self) -> torch.Tensor:
         """λ (N,) complex64 from the learned ν and θ."""
         return lru_eigenvalues(self.nu, self.theta)
 
     def input_scale(self) -> torch.Tensor:
-        """γ (N,) when normalising, else ones."""
+        """γ (N,): exp(gamma_log) when learned, √(1 − |λ|²) from ν when normalising, else ones."""
+        if self.gamma_log is not None:
+            return torch.exp(self.gamma_log)
         return lru_gamma(self.nu) if self.normalise else torch.ones_like(self.nu)
 
     def states(self, x: torch.Tensor) -> torch.Tensor:

@@ -323,3 +323,39 @@ def test_adam_moves_lambda_by_about_lr_per_step_where_sgd_throws_it_out_of_the_c
     assert len(adam) == 6 and all(0 < step < 1.01e-3 for step in steps), steps   # Adam's first steps: ≈ lr each
     with pytest.raises(ValueError, match="`optimiser` must be one of"):
         lru.fit_one_eigenvalue("ν", optimiser="rmsprop")
+
+
+# ---------------------------------------------------------------------------------------------- learned γ, drift
+def test_learned_gamma_starts_equal_and_gets_its_own_gradient():
+    fixed = lru.LRU(5, 7, r_min=0.5, r_max=0.999, generator=torch.Generator().manual_seed(3))
+    learned = lru.LRU(5, 7, r_min=0.5, r_max=0.999, generator=torch.Generator().manual_seed(3), learn_gamma=True)
+    x = torch.randn(2, 11, 5, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(fixed(x), learned(x), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(learned(x), lru.lru_loop_reference(learned, x), rtol=1e-4, atol=1e-5)
+    learned(x).pow(2).sum().backward()
+    assert learned.gamma_log.grad is not None and learned.gamma_log.grad.abs().sum() > 0
+    with torch.no_grad():
+        learned.gamma_log += 0.3                                       # moves γ without touching ν
+    assert torch.allclose(learned.input_scale(), lru.lru_gamma(learned.nu) * math.exp(0.3), rtol=1e-5)
+    assert fixed.gamma_log is None and "gamma_log" not in dict(fixed.named_parameters())
+    with pytest.raises(ValueError, match="learn_gamma"):
+        lru.LRU(5, 7, normalise=False, learn_gamma=True)
+
+
+def test_drift_summary_and_half_life_histogram():
+    before = torch.tensor([0.4, 0.9, 0.99, 0.999])
+    after = torch.tensor([0.6, 0.85, 0.995, 0.999])
+    summary = experiments.drift_summary(before, after, threshold=0.01)
+    assert (summary["moved"], summary["towards 1"], summary["away from 1"]) == (2, 1, 1)
+    assert summary["largest move"] == pytest.approx(0.2, rel=1e-5)
+    lives = experiments.half_lives(before)
+    assert torch.allclose(before.double() ** lives, torch.full((4,), 0.5, dtype=torch.float64))
+    assert experiments.half_life_histogram(before) == [1, 0, 1, 1, 1]         # 0.76, 6.6, 69, 693 steps
+    assert sum(experiments.half_life_histogram(torch.rand(50))) == 50
+
+
+def test_layer_state_variance_spread_with_and_without_gamma():
+    with_gamma = experiments.layer_state_variances(True, length=512, d_state=16, batch=32)
+    without = experiments.layer_state_variances(False, length=512, d_state=16, batch=32, r_max=0.999)
+    assert with_gamma.max() / with_gamma.min() < 10
+    assert without.max() > 50 * with_gamma.max()

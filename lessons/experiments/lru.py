@@ -76,11 +76,14 @@ FULL_SETTINGS = {"lengths": (8, 32, 128, 512), "steps": 500, "batch": 32}  # FUL
 LRU_RING = {"r_min": 0.99, "r_max": 0.9999, "max_phase": math.pi / 10}  # memory of 70 to 7000 steps
 
 
-def make_model(name: str, vocab_size: int, d_output: int, width: int = 32, seed: int = 0) -> nn.Module:
-    """One of MODEL_NAMES for the long-range task: the LRU (2 layers) or a baseline with 2·width units."""
+def make_model(name: str, vocab_size: int, d_output: int, width: int = 32, seed: int = 0,
+               lru_options: dict | None = None) -> nn.Module:
+    """One of MODEL_NAMES for the long-range task: the LRU (2 layers) or a baseline with 2·width units.
+
+    lru_options (LRUModel's r_min, r_max, max_phase, normalise) replace LRU_RING's entries; the default is LRU_RING."""
     if name == "LRU":
         return LRUModel(d_output, d_model=width, d_state=width, n_layers=2, vocab_size=vocab_size,
-                        seed=seed, **LRU_RING)
+                        seed=seed, **{**LRU_RING, **(lru_options or {})})
     return RecurrentClassifier(name, vocab_size, 2 * width, d_output, seed)
 
 
@@ -107,10 +110,10 @@ class RecallRun:
 
 def train_on_recall(name: str, length: int, steps: int = 150, batch: int = 16, lr: float = 1e-2,
                     width: int = 32, n_classes: int = 8, n_distractors: int = 8, seed: int = 0,
-                    log_every: int = 0) -> RecallRun:
+                    log_every: int = 0, lru_options: dict | None = None) -> RecallRun:
     """Train one model on recall_first_task at `length` and measure it on 512 fresh sequences."""
     vocab = n_classes + n_distractors
-    model = make_model(name, vocab, n_classes, width, seed)
+    model = make_model(name, vocab, n_classes, width, seed, lru_options)
     generator = torch.Generator().manual_seed(seed)
     run = RecallRun(name, length, float("nan"), {}, model)
     record = name == "LRU"
@@ -158,3 +161,60 @@ def plot_accuracy_against_length(runs: list[RecallRun], ax, chance: float | None
     ax.set(xscale="log", xlabel="L (distance to the token to recall)", ylabel="test accuracy", ylim=(0, 1.05))
     ax.set_xticks([run.length for run in runs], [str(run.length) for run in runs])
     ax.legend()
+
+
+# ---------------------------------------------------------------------------------------------
+# Where does training move |λ|? And what does γ buy?
+# ---------------------------------------------------------------------------------------------
+HALF_LIFE_BINS = (0.0, 1.0, 4.0, 32.0, 256.0, math.inf)   # steps; the last bins are "long memory" at L = 32
+
+
+def half_lives(magnitudes: torch.Tensor) -> torch.Tensor:
+    """ln ½ / ln|λ|: the number of steps after which an input has faded to half, for |λ| in [0, 1)."""
+    return math.log(0.5) / torch.log(magnitudes.double().clamp(1e-300, 1 - 1e-16))
+
+
+def half_life_histogram(magnitudes: torch.Tensor, bins=HALF_LIFE_BINS) -> list[int]:
+    """How many eigenvalues have a half-life in each [bins[i], bins[i+1]) steps."""
+    lives = half_lives(magnitudes)
+    return [int(((lives >= low) & (lives < high)).sum()) for low, high in zip(bins[:-1], bins[1:], strict=True)]
+
+
+def drift_summary(before: torch.Tensor, after: torch.Tensor, threshold: float = 0.01) -> dict:
+    """How |λ| moved between two snapshots (N,): counts moved by more than `threshold`, towards or away from 1."""
+    change = after.double() - before.double()
+    return {"n": len(before), "moved": int((change.abs() > threshold).sum()),
+            "towards 1": int((change > threshold).sum()), "away from 1": int((change < -threshold).sum()),
+            "largest move": float(change.abs().max()), "max |λ| after": float(after.max()),
+            "histogram before": half_life_histogram(before), "histogram after": half_life_histogram(after)}
+
+
+def half_life_table(summary: dict, bins=HALF_LIFE_BINS) -> MarkdownTable:
+    """drift_summary's half-life histograms, before and after training, one row per bin."""
+    labels = [f"{low:g} – {high:g}" for low, high in zip(bins[:-1], bins[1:], strict=True)]
+    rows = [[label, str(b), str(a)] for label, b, a in
+            zip(labels, summary["histogram before"], summary["histogram after"], strict=True)]
+    return markdown_table(rows, ["half-life (steps)", "eigenvalues before", "after training"])
+
+
+def eigenvalue_drift_run(length: int = 32, steps: int = 400, r_min: float = 0.0, seed: int = 0) -> RecallRun:
+    """The LRU trained on the recall task from a ring that starts low (r_min, up to 1): |λ| recorded every steps/10."""
+    return train_on_recall("LRU", length, steps=steps, seed=seed,
+                           lru_options={"r_min": r_min, "r_max": 1.0, "max_phase": math.pi / 10})
+
+
+def layer_state_variances(normalise: bool, r_min: float = 0.9, r_max: float = 0.9999, length: int = 2048,
+                          d_model: int = 8, d_state: int = 64, batch: int = 64, seed: int = 0) -> torch.Tensor:
+    """Var(h_L) per state (N,) of one LRU layer fed unit white noise x (batch, length, d_model), with or without γ."""
+    generator = torch.Generator().manual_seed(seed)
+    layer = LRU(d_model, d_state, r_min, r_max, normalise=normalise, generator=generator)
+    x = torch.randn(batch, length, d_model, generator=generator)                 # (B, L, H)
+    with torch.no_grad():
+        last = layer.states(x)[:, -1]                                              # (B, N) complex
+    return last.abs().pow(2).mean(dim=0)                                           # E|h|², the mean is 0
+
+
+def gamma_training_comparison(length: int = 128, steps: int = 150, seed: int = 0) -> dict[str, RecallRun]:
+    """The lesson's LRU on the recall task at `length`, trained with γ and without (normalise=False)."""
+    return {label: train_on_recall("LRU", length, steps=steps, seed=seed, lru_options={"normalise": normalise})
+            for label, normalise in (("with γ", True), ("without γ", False))}
