@@ -11,6 +11,7 @@ from lessons.scan import (ALGORITHMS, associativity_defect, blelloch_scan, brent
                           fit_learned_combine, hillis_steele_scan, identity_defect, identity_like, linear_scan,
                           log_space_breaking_length, log_space_scan, parallel_steps, random_pairs, replay_trace,
                           reverse_scan_gradient, sequential_scan, trace_scan, work_depth)
+from lessons.ssd import segsum   # lesson 08's stable log-space mask
 
 LENGTHS = [1, 2, 3, 7, 64, 1000, 4097]
 BATCH_SHAPES = [(), (3,), (2, 5)]
@@ -541,3 +542,13 @@ def test_brent_time_is_work_over_p_plus_depth_and_checks_its_arguments():
         brent_time(10, 3, 0)
     with pytest.raises(TypeError, match="work"):
         brent_time(10.5, 3, 2)
+
+
+@pytest.mark.parametrize("gate", [0.9, 0.99])
+def test_the_segment_sum_form_stays_finite_where_the_two_cumsum_shortcut_overflows(gate):
+    n = log_space_breaking_length(gate) + 50
+    generator = torch.Generator().manual_seed(n)
+    a, b = torch.full((2, n), gate), torch.randn(2, n, generator=generator)
+    stable = (torch.exp(segsum(torch.log(a))) @ b.unsqueeze(-1)).squeeze(-1)      # (2, n)
+    assert not torch.isfinite(log_space_scan(a, b)).all()
+    torch.testing.assert_close(stable.double(), sequential_scan(a.double(), b.double()), rtol=1e-4, atol=1e-4)
