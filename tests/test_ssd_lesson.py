@@ -169,3 +169,14 @@ def test_scene_numbers_add_up_to_the_loop():
     rows = slice(scene.FOCUS * scene.CHUNK, (scene.FOCUS + 1) * scene.CHUNK)
     past = slice(0, scene.FOCUS * scene.CHUNK)
     assert torch.allclose(terms.y_off[0, rows, 0, 0], M[rows, past] @ x[0, past, 0, 0], atol=1e-12)
+
+
+def test_the_chunk_slider_past_the_last_chunk_says_so():
+    """Every slider position changes what the explorer says: a chunk number past the end is named, not ignored."""
+    from lessons.widgets.ssd import SSDExplorer
+
+    explorer = SSDExplorer()
+    model = explorer.controls["model"].value
+    last, _ = explorer.draw(model, 24, 24, 2, 0.2, 0)
+    past, _ = explorer.draw(model, 24, 24, 2, 0.2, 5)
+    assert past != last and past.startswith("There is no chunk 5") and past.endswith(last)

@@ -60,13 +60,17 @@ class SSDExplorer(Explorer):
         terms = ssd_terms(x, a, B, C, chunk_size=chunk)
         y_loop = ssd_loop(x, a, B, C)[0][0, :, 0, 0]                              # (L,)
         chunks = -(-length // chunk)
-        focus = min(focus, chunks - 1)
+        requested, focus = focus, min(focus, chunks - 1)
         fig = new_figure(8.4, 3.6)
         ax_m, ax_y = fig.add_axes([0.05, 0.12, 0.4, 0.76]), fig.add_axes([0.55, 0.14, 0.43, 0.72])
         _draw_matrix(ax_m, M, chunk, focus)
         _draw_outputs(ax_y, terms, y_loop, chunk, focus)
         error = float((terms.y_diag + terms.y_off - ssd_loop(x, a, B, C)[0]).abs().max())
-        return _readout(model, length, chunk, state, focus, chunks, terms, M, error), fig
+        readout = _readout(model, length, chunk, state, focus, chunks, terms, M, error)
+        if requested > focus:            # the slider reaches past the last chunk of this L and Q: say so
+            note = f"There is no chunk {requested} at L = {length}, Q = {chunk}: showing the last, {focus}. "
+            readout = note + readout
+        return readout, fig
 
 
 def _draw_matrix(ax, M: torch.Tensor, chunk: int, focus: int) -> None:
