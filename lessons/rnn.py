@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lessons.checks import require_int, require_positive_int, require_shape, require_tensor
+from lessons.utils import seeded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -32,7 +33,8 @@ class TanhRNN(nn.Module):
         self.W = nn.Parameter(recurrent_weight(hidden_size, scale, g).float())            # (H, H)
         self.U = nn.Parameter(torch.randn(hidden_size, input_size, generator=g) / math.sqrt(input_size))  # (H, D)
         self.b = nn.Parameter(torch.zeros(hidden_size))                                    # (H,)
-        self.readout = nn.Linear(hidden_size, output_size)
+        with seeded(seed):                                  # the readout's init too, without touching the caller's RNG
+            self.readout = nn.Linear(hidden_size, output_size)
 
     def step(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """One step of the recurrence: (B, H), (B, D) -> (B, H)."""

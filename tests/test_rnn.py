@@ -199,3 +199,19 @@ def test_clipping_rescues_the_exploding_scalar_fit_and_truncation_saves_memory_l
     assert abs(clipped["w"][-1] - 0.9) < 0.01
     small, large = experiments.saved_activation_bytes(25), experiments.saved_activation_bytes(100)
     assert 3.5 < large / small < 4.5
+
+
+def test_the_seed_alone_decides_a_tanh_rnn_and_leaves_the_callers_stream_alone():
+    import torch
+
+    from lessons.rnn import TanhRNN
+
+    torch.manual_seed(1)
+    first = TanhRNN(3, 5, seed=7)
+    after_first = torch.rand(1)
+    torch.manual_seed(2)
+    second = TanhRNN(3, 5, seed=7)
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(1), after_first)               # building the model drew nothing from the caller's RNG
+    for p, q in zip(first.parameters(), second.parameters(), strict=True):
+        assert torch.equal(p, q)
