@@ -36,7 +36,7 @@ import triton
 import triton.language as tl
 
 from kernels.device import INTERPRETED, check_launchable  # first: it switches the interpreter on
-from kernels.selective_scan import softplus
+from kernels.selective_scan import gate_output, softplus   # Mamba-1's Δ and its y·silu(z)
 from lessons.checks import require_bool, require_int, require_same_device, require_shape, require_tensor
 from lessons.ssd import mamba2_layer_reference
 
@@ -70,15 +70,6 @@ def load_rows(ptr, t, row_stride, offset, cols, n_cols, valid_t, COMPUTE: tl.con
 def dot(a, b, acc, OPERAND: tl.constexpr, PRECISION: tl.constexpr):
     """acc + a @ b with the operands cast to OPERAND (the input dtype) and acc's dtype for the sum."""
     return tl.dot(a.to(OPERAND), b.to(OPERAND), acc, input_precision=PRECISION, out_dtype=acc.dtype)
-
-
-@triton.jit
-def silu_gate(y, z_ptr, at, mask, HAS_Z: tl.constexpr, COMPUTE: tl.constexpr):
-    """y·silu(z) = y·z·σ(z), or y when there is no z."""
-    if HAS_Z:
-        z = tl.load(z_ptr + at, mask=mask, other=0.0).to(COMPUTE)
-        y = y * z * tl.sigmoid(z)
-    return y
 
 
 @triton.jit
@@ -225,7 +216,7 @@ def chunk_scan_kernel(
         acc += x_rows * skip_connection(D_ptr, head, p, P, D_PER_CHANNEL, COMPUTE)[None, :]
     at = (start + i[:, None]) * heads * P + head * P + p[None, :]
     mask = valid_i[:, None] & (p[None, :] < P)
-    acc = silu_gate(acc, z_ptr, at, mask, HAS_Z, COMPUTE)
+    acc = gate_output(acc, z_ptr, at, mask, HAS_Z, COMPUTE)
     tl.store(out_ptr + at, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
