@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from manim import DOWN, UP, Text, VGroup, config
+from manim import DOWN, RIGHT, UP, Arrow, MathTex, Square, Text, VGroup, config
 
 from lessons.palette import DARK
 
@@ -20,6 +20,16 @@ FONT = "DejaVu Sans"
 TITLE_SIZE = 34
 LABEL_SIZE = 22
 SMALL_SIZE = 16
+EQUATION_SIZE = 44
+CARD_TITLE_SIZE = 48
+
+# The layout grid (Manim units; the frame is 14.2 × 8): content lives between the title band and the caption
+# band, in up to two columns.
+TITLE_BAND_TOP = 3.6
+CONTENT_TOP = 2.7
+CONTENT_BOTTOM = -3.0
+LEFT_COLUMN_X = -3.4
+RIGHT_COLUMN_X = 3.4
 
 config.background_color = BACKGROUND
 
@@ -52,3 +62,45 @@ def scientific(value: float) -> str:
 def stacked(*mobjects, buff: float = 0.4) -> VGroup:
     """Mobjects arranged top to bottom."""
     return VGroup(*mobjects).arrange(DOWN, buff=buff)
+
+
+def equation(*tex: str, size: int = EQUATION_SIZE, color=FOREGROUND) -> MathTex:
+    """A typeset equation (MathTex); pass several strings to colour or transform the parts separately."""
+    return MathTex(*tex, font_size=size, color=color)
+
+
+def title_card(lesson: str, heading: str, question: str) -> VGroup:
+    """A segment's opening card: 'Lesson NN', its title, and the question the lesson answers."""
+    return stacked(label(f"Lesson {lesson}", LABEL_SIZE, MUTED),
+                   label(heading, CARD_TITLE_SIZE, FOREGROUND),
+                   label(question, LABEL_SIZE + 4, ACCENT), buff=0.5)
+
+
+def closing_card(result: str, bridge: str) -> VGroup:
+    """A segment's closing card: the measured result in one line, and the bridge to the next lesson."""
+    return stacked(label(result, LABEL_SIZE + 4, FOREGROUND), label(bridge, LABEL_SIZE, ACCENT), buff=0.6)
+
+
+def cell_row(count: int, color=FOREGROUND, size: float = 0.8, buff: float = 0.3) -> VGroup:
+    """A row of `count` square cells left to right: a sequence laid out in time."""
+    return VGroup(*[Square(size, color=color, stroke_width=3) for _ in range(count)]).arrange(RIGHT, buff=buff)
+
+
+def arrow_between(start, end, color=MUTED, width: float = 2.5) -> Arrow:
+    """A thin arrow from one mobject's edge to another's (between cells, or between levels of a scan)."""
+    direction = end.get_center() - start.get_center()
+    if abs(direction[0]) >= abs(direction[1]):
+        a, b = (start.get_right(), end.get_left()) if direction[0] > 0 else (start.get_left(), end.get_right())
+    else:
+        a, b = (start.get_bottom(), end.get_top()) if direction[1] < 0 else (start.get_top(), end.get_bottom())
+    return Arrow(a, b, buff=0.05, stroke_width=width, color=color, max_tip_length_to_length_ratio=0.15)
+
+
+def left_column(mobject, top: float = CONTENT_TOP):
+    """Place a mobject in the left column of the grid, its top at `top`."""
+    return mobject.move_to([LEFT_COLUMN_X, 0, 0]).align_to([0, top, 0], UP)
+
+
+def right_column(mobject, top: float = CONTENT_TOP):
+    """Place a mobject in the right column of the grid, its top at `top`."""
+    return mobject.move_to([RIGHT_COLUMN_X, 0, 0]).align_to([0, top, 0], UP)

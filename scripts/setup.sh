@@ -8,9 +8,12 @@
 #        "pypi" or "" pip's own index (PyPI: the CUDA build on Linux, several GB);
 #        a URL        that index, e.g. https://download.pytorch.org/whl/cu130;
 #      an index that does not answer within a few seconds is skipped for pip's own index;
-#   4. the other pinned packages from requirements.txt, and this repository installed editable.
+#   4. the other pinned packages from requirements.txt, and this repository installed editable;
+#   5. the browser-side packages pinned in package-lock.json (MathJax for the book, reveal.js for the slides,
+#      configurable-http-proxy for JupyterHub) into node_modules/, with npm ci (nodejs and npm via apt if missing).
 # A second run only checks: the pip steps are skipped while requirements.txt, pyproject.toml and the torch
-# index asked for are unchanged. Sourcing this file (tests do) defines the functions without running them.
+# index asked for are unchanged, and npm ci while package-lock.json is. Sourcing this file (tests do) defines
+# the functions without running them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -37,6 +40,7 @@ install_system_packages() {
     fi
     local missing
     missing=$(missing_system_packages | tr '\n' ' ')
+    command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
     [ -z "${missing// }" ] && return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "Installing system packages: $missing"
@@ -145,11 +149,25 @@ install_pip_packages() {
     touch "$stamp"
 }
 
+install_node_packages() {
+    if ! command -v npm >/dev/null 2>&1; then
+        say "npm not found: the book, the slides and the hub need Node.js 18 or newer (https://nodejs.org)"
+        return 0
+    fi
+    local stamp
+    stamp="node_modules/.installed-$(cksum < package-lock.json | tr ' ' -)"
+    [ -f "$stamp" ] && return 0
+    say "Installing MathJax, reveal.js and configurable-http-proxy from the npm registry into node_modules/"
+    npm ci --no-audit --no-fund --loglevel=error
+    touch "$stamp"
+}
+
 main() {
     install_system_packages
     check_python
     create_venv
     install_pip_packages
+    install_node_packages
     say "Ready: $VENV (torch from $(cat "$VENV/.torch-index" 2>/dev/null || echo 'an earlier setup'))"
 }
 
