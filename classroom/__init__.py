@@ -1,0 +1,1 @@
+"""Running a class with the course: the exercises as nbgrader assignments (release, autograde) and JupyterHub."""
