@@ -1,22 +1,38 @@
-"""Lesson 04 scenes: every combine of a level happens at the same time (one `play` per level).
+"""Lesson 04 segment: a linear recurrence is an associative scan, so it runs in O(log n) depth.
 
-Each row is the array after one level; arrows show the combines x[target] ← x[source] ∘ x[target] of
-that level. The values are the real partial results of lessons.scan, replayed level by level: the large
-number is b, the small one under it the gate product a. The gates are not all 1, so a combine visibly
-scales what came before (a₂·b₁ + b₂: a gate ½ halves it, a gate 0 at position 3 forgets it).
+Scenes in the order they play (timed by animations/scripts/04.md): TitleCard, CombineOperator,
+SequentialLoop, HillisSteeleLevels, BlellochSweeps, WorkDepthTable, ClosingCard.
+
+In the level scenes each row is the array after one level; arrows show the combines x[target] ← x[source] ∘
+x[target] of that level, all in one `play` (they happen at the same time). The values are the real partial
+results of lessons.scan, replayed level by level: the large number is b, the small one under it the gate
+product a. The gates are not all 1, so a combine visibly scales what came before (a gate ½ halves it, a gate 0
+at position 3 forgets it). Work, depth and steps on p processors are counted by running lessons.scan.
 """
 from __future__ import annotations
 
-import torch
-from manim import DOWN, RIGHT, UP, Arrow, FadeIn, GrowArrow, Scene, Square, VGroup
+import inspect
 
-from animations.style import (ACCENT, FOREGROUND, MUTED, SMALL_SIZE, STABLE, VANISHING, caption, label, stacked,
-                              title)
-from lessons.scan import ScanTrace, combine, replay_trace, sequential_scan, trace_scan
+import torch
+from manim import (DOWN, LEFT, RIGHT, UP, Arrow, FadeIn, FadeOut, Group, GrowArrow, LaggedStart, Scene, Square,
+                   SurroundingRectangle, TransformMatchingTex, VGroup, Write)
+
+from animations.segment import Segment
+from animations.style import (ACCENT, FOREGROUND, LABEL_SIZE, MUTED, SMALL_SIZE, STABLE, VANISHING, arrow_between,
+                              caption, cell_row, closing_card, equation, label, scientific, stacked, title,
+                              title_card)
+from lessons.scan import (ScanTrace, associativity_defect, chunked_scan, combine, identity_defect, parallel_steps,
+                          random_pairs, replay_trace, sequential_scan, trace_scan)
 
 TOKENS = (3, 1, 4, 1, 5, 9, 2, 6)                 # b
 GATES = (1, 0.5, 1, 0, 1, 0.5, 1, 1)              # a: ½ halves the state, 0 resets it (h_3 = b_3)
 CELL, GAP, ROW_STEP, TOP = 0.62, 0.22, 0.92, 2.2
+CHUNK = inspect.signature(chunked_scan).parameters["chunk_size"].default   # the table's chunked_scan uses it
+TABLE_N = 1024                                    # the length the work/depth table counts at
+PROCESSORS = (4, 32, 1024)                        # a few cores, a few warps, one processor per element
+ALGORITHM_NAMES = {"sequential": "loop", "hillis_steele": "Hillis–Steele", "blelloch": "Brent–Kung",
+                   "chunked": f"chunked ({CHUNK})"}
+RECURRENCE = r"h_t = a_t\, h_{t-1} + b_t"
 
 
 def example_trace(algorithm: str) -> tuple[torch.Tensor, torch.Tensor, ScanTrace]:
@@ -43,7 +59,7 @@ def array_row(gates, values, row: int, highlight: set[int]) -> VGroup:
         colour = ACCENT if i in highlight else MUTED
         box = Square(side_length=CELL, color=colour, stroke_width=3 if i in highlight else 1.5)
         box.move_to([cell_x(i, n), y, 0])
-        text = label(number(value), SMALL_SIZE + 2, ACCENT if i in highlight else None)
+        text = label(number(value), SMALL_SIZE + 2, ACCENT if i in highlight else FOREGROUND)
         text.move_to(box).shift(UP * 0.09)
         gate_text = label(f"a {number(gate)}", SMALL_SIZE - 6, MUTED).next_to(text, DOWN, buff=0.05)
         cells.add(VGroup(box, text, gate_text))
@@ -64,20 +80,22 @@ def level_arrows(level, row: int, n: int) -> list[Arrow]:
     return arrows
 
 
-def play_levels(scene: Scene, algorithm: str) -> ScanTrace:
-    """Draw the input row, then exactly one `play` per level: all its arrows and its new row appear together."""
-    a, b, trace = example_trace(algorithm)
+def play_input(scene: Scene, a: torch.Tensor, b: torch.Tensor) -> None:
+    """The input row (a, b), named on the left."""
     n = len(TOKENS)
     scene.add(label("input (a, b)", SMALL_SIZE, MUTED).move_to([cell_x(0, n) - 1.8, TOP, 0]))
     scene.play(FadeIn(array_row(a, b, 0, set())), run_time=0.6)
-    for row, level in enumerate(trace.levels, start=1):
-        gates, values = replay_trace(a, b, trace, row)
-        name = label(f"{level.phase} {row}: {len(level.targets)}×", SMALL_SIZE, MUTED)
-        name.move_to([cell_x(0, n) - 1.8, TOP - row * ROW_STEP, 0])
-        arrows = level_arrows(level, row, n)
-        scene.play(*[GrowArrow(arrow) for arrow in arrows], FadeIn(array_row(gates, values, row, set(level.targets))),
-                   FadeIn(name), run_time=1.0)   # every combine of the level at once
-    return trace
+
+
+def play_level(scene: Scene, a: torch.Tensor, b: torch.Tensor, trace: ScanTrace, row: int) -> None:
+    """Exactly one `play` for level `row` (1-based): all its arrows and its new row appear together."""
+    n, level = len(TOKENS), trace.levels[row - 1]
+    gates, values = replay_trace(a, b, trace, row)
+    name = label(f"{level.phase} {row}: {len(level.targets)}×", SMALL_SIZE, MUTED)
+    name.move_to([cell_x(0, n) - 1.8, TOP - row * ROW_STEP, 0])
+    arrows = level_arrows(level, row, n)
+    scene.play(*[GrowArrow(arrow) for arrow in arrows], FadeIn(array_row(gates, values, row, set(level.targets))),
+               FadeIn(name), run_time=1.0)   # every combine of the level at once
 
 
 def worked_combine(a: torch.Tensor, b: torch.Tensor, level) -> str:
@@ -95,30 +113,206 @@ def reset_sentence(a: torch.Tensor, b: torch.Tensor) -> str:
             f"(every a = 1) is {number(b[:r + 2].sum())}")
 
 
-class HillisSteeleLevels(Scene):
+def measured_defects(samples: int = 1000) -> tuple[float, float]:
+    """(associativity defect, identity defect) of lessons.scan.combine on random float64 pairs, seeded."""
+    generator = torch.Generator().manual_seed(0)
+    x, y, z = (random_pairs((samples,), generator, torch.float64) for _ in range(3))   # each (samples,)
+    return associativity_defect(combine, x, y, z), identity_defect(combine, x)
+
+
+def step_counts(n: int = TABLE_N) -> dict[str, tuple[int, int, list[int]]]:
+    """Per algorithm: (combines, levels, [steps on p processors for p in PROCESSORS]), counted on length n."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.rand(n, generator=generator, dtype=torch.float64), torch.rand(n, generator=generator,
+                                                                                dtype=torch.float64)  # (n,)
+    counts = {}
+    for algorithm in ALGORITHM_NAMES:
+        trace = trace_scan(algorithm, a, b)[1]
+        counts[algorithm] = (trace.combines, trace.depth, [parallel_steps(trace, p) for p in PROCESSORS])
+    return counts
+
+
+class TitleCard(Segment):
+    """The lesson's title, and its question: can a step-by-step recurrence run in parallel?"""
+
+    def construct(self):
+        card = title_card("04", "The parallel scan", "Can a recurrence run in parallel?")
+        with self.beat("title"):
+            self.play(FadeIn(card), run_time=1.5)
+        with self.beat("question"):
+            self.play(card.animate.scale(0.8).to_edge(UP, buff=0.6), run_time=1)
+            recurrence = equation(RECURRENCE).move_to(0.6 * DOWN)
+            cells = cell_row(len(TOKENS), MUTED, size=0.5, buff=0.5).next_to(recurrence, DOWN, buff=0.7)
+            arrows = VGroup(*[arrow_between(cells[i], cells[i + 1]) for i in range(len(cells) - 1)])
+            self.play(Write(recurrence), FadeIn(cells), run_time=1.5)
+            self.play(LaggedStart(*[GrowArrow(arrow) for arrow in arrows], lag_ratio=1), run_time=3)
+            self.play(FadeIn(caption("Written as a loop, every step waits for the one before it.")), run_time=0.8)
+
+
+class CombineOperator(Segment):
+    """Two steps of the recurrence are again one step: the operator ∘ on pairs (a, b), and it is associative."""
+
+    def construct(self):
+        heading = title("Two steps are one step")
+        self.add(heading)
+        with self.beat("recurrence"):
+            one = equation(r"h_1", "=", r"a_1", r"h_0", "+", r"b_1").move_to(UP * 1.2)
+            self.play(Write(one), run_time=1.5)
+        with self.beat("substitute"):
+            two = equation(r"h_2", "=", r"a_2", "(", r"a_1", r"h_0", "+", r"b_1", ")", "+", r"b_2")
+            two.next_to(one, DOWN, buff=0.5)
+            self.play(FadeIn(two), run_time=1)
+            expanded = equation(r"h_2", "=", r"a_2 a_1", r"h_0", "+", r"(", r"a_2 b_1 + b_2", r")")
+            expanded.move_to(two)
+            self.play(TransformMatchingTex(two, expanded), run_time=2)
+            self.play(expanded[2].animate.set_color(ACCENT), expanded[6].animate.set_color(STABLE), run_time=1)
+        with self.beat("operator"):
+            operator = equation(r"(a_1, b_1)", r"\circ", r"(a_2, b_2)", "=", r"(", r"a_1 a_2", ",",
+                                r"a_2 b_1 + b_2", r")")
+            operator.next_to(expanded, DOWN, buff=0.8)
+            operator[5].set_color(ACCENT)
+            operator[7].set_color(STABLE)
+            self.play(Write(operator), run_time=2)
+            self.play(FadeIn(label("a gate and a token, again", SMALL_SIZE, MUTED).next_to(operator, DOWN)))
+        with self.beat("associative"):
+            self.play(FadeOut(Group(*[m for m in self.mobjects if m is not heading])), run_time=0.6)
+            law = equation(r"(x \circ y) \circ z", "=", r"x \circ (y \circ z)").move_to(UP * 1.3)
+            unit = equation(r"(1, 0) \circ x", "=", r"x \circ (1, 0)", "=", "x").next_to(law, DOWN, buff=0.6)
+            self.play(Write(law), run_time=1.5)
+            self.play(Write(unit), run_time=1.2)
+            assoc, ident = measured_defects()
+            measured = label(f"on 1000 random float64 triples: max |(x∘y)∘z − x∘(y∘z)| = {scientific(assoc)},  "
+                             f"max |(1, 0)∘x − x| = {scientific(ident)}", SMALL_SIZE, FOREGROUND)
+            self.play(FadeIn(measured.next_to(unit, DOWN, buff=0.6)), run_time=0.8)
+        with self.beat("grouping"):
+            self.play(FadeOut(VGroup(unit, measured)), law.animate.shift(UP * 0.3), run_time=0.6)
+            chain = equation(r"((x_1 \circ x_2) \circ x_3) \circ x_4", "=",
+                             r"(x_1 \circ x_2) \circ (x_3 \circ x_4)").next_to(law, DOWN, buff=0.9)
+            self.play(Write(chain), run_time=1.5)
+            loop = label("the loop", SMALL_SIZE, MUTED).next_to(chain[0], DOWN)
+            tree = label("independent halves: a tree", SMALL_SIZE, STABLE).next_to(chain[2], DOWN)
+            self.play(FadeIn(loop), FadeIn(tree), chain[2].animate.set_color(STABLE), run_time=1)
+
+
+class SequentialLoop(Segment):
+    """The loop as a scan: n − 1 combines, each waiting for the one before (depth = work)."""
+
+    def construct(self):
+        self.add(title("The loop: one combine after another"))
+        a, b, trace = example_trace("sequential")
+        h = sequential_scan(a, b)                                            # (8,)
+        cells = cell_row(len(TOKENS), MUTED, size=0.8, buff=0.6).move_to(UP * 0.6)
+        values = VGroup(*[label(number(v), LABEL_SIZE).move_to(cell) for v, cell in zip(b, cells, strict=True)])
+        with self.beat("chain"):
+            self.play(FadeIn(cells), FadeIn(values), run_time=0.8)
+            for i in range(1, len(TOKENS)):
+                state = label(number(h[i]), LABEL_SIZE, ACCENT).move_to(cells[i])
+                self.play(GrowArrow(arrow_between(cells[i - 1], cells[i], ACCENT)), values[i].animate.become(state),
+                          cells[i].animate.set_color(ACCENT), run_time=0.75)
+        with self.beat("count"):
+            counted = label(f"counted: {trace.combines} combines in {trace.depth} levels "
+                            f"(n − 1 = {len(TOKENS) - 1} of each)", LABEL_SIZE, FOREGROUND)
+            self.play(FadeIn(counted.next_to(cells, DOWN, buff=1.0)), run_time=0.8)
+            self.play(FadeIn(caption("Work O(n), depth O(n): nothing runs at the same time.")), run_time=0.8)
+
+
+class HillisSteeleLevels(Segment):
     """Hillis–Steele on 8 numbers: 3 levels, and at each one every element combines at once."""
 
     def construct(self):
         self.add(title("Hillis–Steele: every combine of a level at once"))
-        trace = play_levels(self, "hillis_steele")
-        a, b, _ = example_trace("hillis_steele")
+        a, b, trace = example_trace("hillis_steele")
+        with self.beat("input"):
+            play_input(self, a, b)
+        with self.beat("levels"):
+            for row in range(1, trace.depth + 1):
+                play_level(self, a, b, trace, row)
         worked = label(worked_combine(a, b, trace.levels[0]), SMALL_SIZE, FOREGROUND)
         reset = label(reset_sentence(a, b), SMALL_SIZE, MUTED)
-        self.play(FadeIn(stacked(worked, reset, buff=0.2).move_to([0, -1.9, 0])))
-        self.play(FadeIn(caption(f"{trace.depth} levels = ⌈log₂ 8⌉, but {trace.combines} combines: "
-                                 f"more work than the loop's {len(TOKENS) - 1}.")))
-        self.wait(1)
+        stacked(worked, reset, buff=0.2).move_to([0, -1.9, 0])
+        with self.beat("worked"):
+            self.play(FadeIn(worked), run_time=0.8)
+        with self.beat("reset"):
+            self.play(FadeIn(reset), run_time=0.8)
+        with self.beat("cost"):
+            self.play(FadeIn(caption(f"{trace.depth} levels = ⌈log₂ 8⌉, but {trace.combines} combines: "
+                                     f"more work than the loop's {len(TOKENS) - 1}.")), run_time=0.8)
 
 
-class BlellochSweeps(Scene):
+class BlellochSweeps(Segment):
     """The work-efficient scan on 8 numbers (the inclusive Brent–Kung form that lessons.scan calls Blelloch): the
     up-sweep builds a tree of sums, the down-sweep fills the gaps."""
 
     def construct(self):
-        self.add(title("Work-efficient (Brent–Kung): up-sweep, then down-sweep"))
-        trace = play_levels(self, "blelloch")
-        done = label(f"{trace.combines} combines ≤ 2(n−1) = {2 * (len(TOKENS) - 1)}", SMALL_SIZE, STABLE)
-        done.next_to(caption("x"), UP, buff=0.15).to_edge(RIGHT, buff=0.5)
-        self.play(FadeIn(done), FadeIn(caption(f"{trace.depth} levels ≤ 2⌈log₂ 8⌉ = 6: O(n) work, O(log n) depth. "
-                                               "GPU kernels mix: a loop per thread, then warp scans.")))
-        self.wait(1)
+        self.add(title("Brent–Kung: sweep up a tree, then back down"))
+        a, b, trace = example_trace("blelloch")
+        rows = range(1, trace.depth + 1)
+        with self.beat("up-sweep"):
+            play_input(self, a, b)
+            for row in rows:
+                if trace.levels[row - 1].phase == "up-sweep":
+                    play_level(self, a, b, trace, row)
+        with self.beat("down-sweep"):
+            for row in rows:
+                if trace.levels[row - 1].phase == "down-sweep":
+                    play_level(self, a, b, trace, row)
+        with self.beat("cost"):
+            done = label(f"{trace.combines} combines ≤ 2(n−1) = {2 * (len(TOKENS) - 1)}", SMALL_SIZE, STABLE)
+            done.next_to(caption("x"), UP, buff=0.15).to_edge(RIGHT, buff=0.5)
+            self.play(FadeIn(done), FadeIn(caption(f"{trace.depth} levels ≤ 2⌈log₂ 8⌉ = 6: O(n) work, "
+                                                   "O(log n) depth.")), run_time=0.8)
+
+
+def table_row(cells: list[str], colours: list, y: float) -> VGroup:
+    """One row of the work/depth table: the algorithm's name left-aligned, the numbers right-aligned."""
+    xs = (-5.6, -1.2, 0.8, 2.7, 4.5, 6.4)
+    row = VGroup()
+    for i, (text, colour, x) in enumerate(zip(cells, colours, xs, strict=True)):
+        item = label(text, LABEL_SIZE - 2, colour)
+        item.move_to([x, y, 0], aligned_edge=LEFT if i == 0 else RIGHT).align_to([0, y + 0.15, 0], UP)
+        row.add(item)                                             # tops aligned: descenders don't shift a row
+    return row
+
+
+class WorkDepthTable(Segment):
+    """Work, depth and steps on p processors of every scan at n = 1024, counted by running lessons.scan."""
+
+    def construct(self):
+        self.add(title(f"Counted by running the code: n = {TABLE_N}"))
+        counts = step_counts()
+        heads = ["algorithm", "combines", "levels", *[f"p = {p}" for p in PROCESSORS]]
+        header = table_row(heads, [MUTED] * len(heads), 2.0)
+        rows = [table_row([ALGORITHM_NAMES[name], str(work), str(depth), *map(str, steps)],
+                          [FOREGROUND] * 3 + [MUTED] * len(steps), 1.2 - 0.7 * i)
+                for i, (name, (work, depth, steps)) in enumerate(counts.items())]
+        steps_columns = VGroup(*[header[3 + k] for k in range(len(PROCESSORS))],
+                               *[row[3 + k] for row in rows for k in range(len(PROCESSORS))])
+        with self.beat("table"):
+            self.play(FadeIn(VGroup(*header[:3])), *[FadeIn(VGroup(*row[:3])) for row in rows], run_time=1.5)
+        with self.beat("processors"):
+            rule = equation(r"T_p = \sum_{\text{levels}} \left\lceil \frac{\text{combines}}{p} \right\rceil",
+                            size=36).move_to([0, -2.2, 0])
+            self.play(Write(rule), FadeIn(steps_columns), run_time=1.5)
+        with self.beat("winners"):
+            marks = []
+            for k in range(len(PROCESSORS)):
+                best = min(range(len(rows)), key=lambda i, k=k: list(counts.values())[i][2][k])
+                marks.append(SurroundingRectangle(rows[best][3 + k], color=STABLE, buff=0.08))
+            self.play(*[FadeIn(mark) for mark in marks], run_time=1)
+            self.play(FadeIn(caption("Fewest steps per column marked. GPU kernels chunk: a loop per thread, "
+                                     "then a scan across.")), run_time=0.8)
+
+
+class ClosingCard(Segment):
+    """The result in one line, and the bridge to lesson 05."""
+
+    def construct(self):
+        work, depth, _ = step_counts()["blelloch"]
+        card = closing_card(f"n = {TABLE_N}: a scan in {depth} levels and {work} combines, not {TABLE_N - 1} "
+                            "steps in a row",
+                            "Next: which gates a to learn, so memory lasts and training stays stable (lesson 05)")
+        result, bridge = card
+        with self.beat("result"):
+            self.play(FadeIn(equation(RECURRENCE).next_to(card, UP, buff=0.8)), FadeIn(result), run_time=1.2)
+        with self.beat("bridge"):
+            self.play(FadeIn(bridge, shift=UP * 0.2), run_time=1)
