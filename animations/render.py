@@ -3,9 +3,12 @@
     python -m animations.render                       # every scene of every lesson, low quality
     python -m animations.render --lesson 1 -q h       # lesson 01 at 1080p
     python -m animations.render --scene FactorN -s    # one scene, last frame only (PNG)
+    python -m animations.render --lesson 1 --cut      # lesson 01's scenes joined into one video with chapters
+    python -m animations.render --refresh-references  # rewrite the visual regression test's reference frames
 
 Videos land in renders/videos/<module>/<quality>/<Scene>.mp4 (Manim's layout under renders/), where
-`show_scene` finds them. Qualities: l 480p15, m 720p30, h 1080p60, k 2160p60.
+`show_scene` finds them; cuts in renders/cuts/<quality>/NN_<stem>.mp4. Qualities: p 216p15 (a fast preview
+for the tests), l 480p15, m 720p30, h 1080p60, k 2160p60.
 """
 from __future__ import annotations
 
@@ -13,13 +16,26 @@ import argparse
 import difflib
 import importlib
 import inspect
+import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from animations.narration import Script, lesson_key, lessons_with_scripts, load_script, script_path
+from animations.reference_frames import write_references
+from animations.segment import lesson_of
+from animations.video import join_with_chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 RENDERS = ROOT / "renders"
-QUALITY_FOLDERS = {"l": "480p15", "m": "720p30", "h": "1080p60", "k": "2160p60"}
+CUTS = RENDERS / "cuts"
+ACRONYMS = {"rnn", "rnns", "lstm", "ssm", "ssms", "lru", "ssd", "gpu", "hbm", "sram", "bptt", "fft"}
+QUALITY_FOLDERS = {"p": "216p15", "l": "480p15", "m": "720p30", "h": "1080p60", "k": "2160p60"}
+BEST_FIRST = "khmlp"
+# Manim has no preview preset: 384×216 is 16:9 exactly (Manim keeps the frame 8 units high, so the aspect
+# ratio decides its width) and small enough that the test suite renders every scene as video.
+PREVIEW_FLAGS = ["-ql", "--resolution", "384,216", "--frame_rate", "15"]
 
 
 def lesson_modules() -> list[str]:
@@ -42,7 +58,8 @@ def render(module_name: str, scenes: list[str], quality: str = "l", last_frame: 
     """Render `scenes` of one lesson module with the Manim CLI; return the written files."""
     if quality not in QUALITY_FOLDERS:
         raise ValueError(f"`quality` must be one of {sorted(QUALITY_FOLDERS)}, got {quality!r}.")
-    command = [sys.executable, "-m", "manim", "render", f"-q{quality}", "--media_dir", str(media_dir),
+    quality_flags = PREVIEW_FLAGS if quality == "p" else [f"-q{quality}"]
+    command = [sys.executable, "-m", "manim", "render", *quality_flags, "--media_dir", str(media_dir),
                "--disable_caching", "--progress_bar", "none", "-v", "WARNING"]
     command += ["-s"] if last_frame else []
     command += [str(ROOT / "animations" / f"{module_name}.py"), *scenes]
@@ -63,11 +80,67 @@ def output_path(module_name: str, scene: str, quality: str = "l", last_frame: bo
 
 def find_rendered(module_name: str, scene: str) -> Path | None:
     """The best-quality rendered video of a scene under renders/, or None if it was never rendered."""
-    for quality in "khml":
+    for quality in BEST_FIRST:
         path = output_path(module_name, scene, quality)
         if path.exists():
             return path
     return None
+
+
+def render_lessons(scenes: dict[str, list[str]], quality: str = "l", jobs: int = 2,
+                   media_dir: Path = RENDERS) -> dict[str, list[Path]]:
+    """Render {module: [Scene, ...]} with `jobs` Manim processes side by side (one per module at a time)."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {module: pool.submit(render, module, names, quality, False, media_dir)
+                   for module, names in scenes.items() if names}
+        return {module: future.result() for module, future in futures.items()}
+
+
+def module_of_lesson(lesson: str) -> str:
+    """'01' -> 'lesson01_rnn': the lesson's scene module."""
+    found = [module for module in lesson_modules() if module.startswith(f"lesson{lesson_key(lesson)}_")]
+    if not found:
+        raise ValueError(f"no scene module animations/lesson{lesson_key(lesson)}_*.py; there are {lesson_modules()}")
+    return found[0]
+
+
+def deck_stem(module_name: str) -> str:
+    """'lesson01_rnn' -> '01_rnn': the lesson's stem, as the notebooks and the site name it."""
+    return module_name.removeprefix("lesson")
+
+
+def script_of(module_name: str) -> Script:
+    """The module's narration script, or an error saying the cut and the slides follow it."""
+    lesson = lesson_of(module_name)
+    if not script_path(lesson).exists():
+        raise FileNotFoundError(f"lesson {lesson} has no narration script {script_path(lesson).relative_to(ROOT)}: "
+                                "its cut and its slides follow the script's scenes and beats")
+    return load_script(lesson)
+
+
+def scene_title(name: str) -> str:
+    """A chapter title from a scene's class name: 'LstmGatesVanish' -> 'LSTM gates vanish'."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name) or [name]
+    words = [word.upper() if word.lower() in ACRONYMS else word if word.isupper() else word.lower() for word in words]
+    return words[0][0].upper() + " ".join(words)[1:]
+
+
+def cut_path(module_name: str, quality: str = "l", cuts_dir: Path = CUTS) -> Path:
+    """Where a lesson's cut goes: renders/cuts/<quality>/NN_<stem>.mp4."""
+    return cuts_dir / QUALITY_FOLDERS[quality] / f"{deck_stem(module_name)}.mp4"
+
+
+def cut_lesson(module_name: str, quality: str = "l", media_dir: Path = RENDERS, cuts_dir: Path = CUTS) -> Path:
+    """Join a lesson's rendered scenes, in its script's order, into one video with a chapter per scene."""
+    script = script_of(module_name)
+    names = [scene.name for scene in script.scenes]
+    videos = [output_path(module_name, name, quality, media_dir=media_dir) for name in names]
+    missing = [name for name, video in zip(names, videos, strict=True) if not video.exists()]
+    if missing:
+        raise FileNotFoundError(f"{module_name}: no {QUALITY_FOLDERS[quality]} render of {missing}; "
+                                f"render them first (./course render --lesson {script.lesson} -q {quality})")
+    return join_with_chapters(videos, [scene_title(name) for name in names], cut_path(module_name, quality, cuts_dir),
+                              title=script.title)
 
 
 def show_scene(module_name: str, scene: str, width: int = 720):
@@ -107,9 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="./course render", description="Render the course's scenes into renders/.")
     parser.add_argument("--lesson", type=lesson_number, help="lesson number, e.g. 1 or 01 (default: every lesson)")
     parser.add_argument("--scene", action="append", help="only this scene (repeatable)")
-    parser.add_argument("-q", "--quality", default="l", choices=sorted(QUALITY_FOLDERS))
+    parser.add_argument("-q", "--quality", default="l", choices=list(QUALITY_FOLDERS),
+                        help="p 216p15 (preview), l 480p15, m 720p30, h 1080p60, k 2160p60 (default: l)")
     parser.add_argument("-s", "--last-frame", action="store_true", help="write only each scene's last frame")
     parser.add_argument("--list", action="store_true", help="list the scenes and exit")
+    parser.add_argument("--cut", action="store_true",
+                        help="render each lesson's scenes, then join them into renders/cuts/<quality>/NN_<stem>.mp4")
+    parser.add_argument("--refresh-references", action="store_true",
+                        help="render at preview quality and rewrite tests/reference_frames/ (after an intended change)")
+    parser.add_argument("--jobs", type=int, default=2, help="Manim processes side by side (default: 2)")
     return parser
 
 
@@ -127,16 +206,52 @@ def selected_scenes(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return {module: [s for s in names if s in args.scene] for module, names in scenes.items()}
 
 
+def scripted_only(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  scenes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """For --cut and --refresh-references: the lessons with a narration script; a named lesson without one exits."""
+    scripted = set(lessons_with_scripts())
+    if args.lesson is not None and args.lesson not in scripted:
+        parser.error(f"lesson {args.lesson} has no narration script {script_path(args.lesson).relative_to(ROOT)}; "
+                     "--cut and --refresh-references follow the script")
+    for module in scenes:
+        if lesson_of(module) not in scripted:
+            print(f"{module}: skipped, no narration script {script_path(lesson_of(module)).relative_to(ROOT)}")
+    return {module: names for module, names in scenes.items() if lesson_of(module) in scripted}
+
+
+def shown(path: Path) -> Path:
+    """A path relative to the repository when it lies inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def main(argv: list[str] | None = None) -> None:
     """The `./course render` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for module_name, names in selected_scenes(parser, args).items():
-        if args.list:
+    scenes = selected_scenes(parser, args)
+    if args.list:
+        for module_name, names in scenes.items():
             print(module_name, *names)
-        elif names:
-            for scene, path in zip(names, render(module_name, names, args.quality, args.last_frame), strict=True):
-                print(f"{module_name}.{scene}: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        return
+    if args.cut or args.refresh_references:
+        if args.scene or args.last_frame:
+            parser.error("--cut and --refresh-references work on whole lessons: drop --scene and -s")
+        scenes = scripted_only(parser, args, scenes)
+    if args.refresh_references:
+        args.quality = "p"   # the visual regression test compares preview renders
+    if args.last_frame:
+        for module_name, names in scenes.items():
+            for scene, path in zip(names, render(module_name, names, args.quality, True), strict=True):
+                print(f"{module_name}.{scene}: {shown(path)}")
+        return
+    for module_name, paths in render_lessons(scenes, args.quality, args.jobs).items():
+        for path in paths:
+            print(f"{module_name}.{path.stem}: {shown(path)}")
+        if args.cut:
+            print(f"{module_name} cut: {shown(cut_lesson(module_name, args.quality))}")
+        if args.refresh_references:
+            for path in write_references(module_name, paths):
+                print(f"reference: {shown(path)}")
 
 
 if __name__ == "__main__":
