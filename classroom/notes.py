@@ -147,7 +147,7 @@ VERDICTS: dict[str, dict[str, Verdict]] = {
     },
     "03": {
         "real": Verdict(ex03.check_rotation_eigenvalues, lambda: lambda r, theta: (r * math.cos(theta),) * 2),
-        "linear": Verdict(ex03.check_half_life_prediction, lambda: 0.5 / (1 - ex03.PREDICTION_RADIUS)),
+        "linear": Verdict(ex03.check_half_life_prediction, lambda: round(0.5 / (1 - ex03.PREDICTION_RADIUS))),
         "half-life-right": Verdict(ex03.check_half_life_prediction, lambda: round(numbers("03")["half_life"]),
                                    right=True),
     },
