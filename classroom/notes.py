@@ -44,6 +44,7 @@ from lessons.complex_rnn import half_life
 from lessons.exercises import linear_rnn as ex02, lru as ex05, memory_traffic as ex07, rnn as ex01
 from lessons.exercises import complex_rnn as ex03, scan as ex04, ssd as ex08, ssm as ex06
 from lessons.linear_rnn import eigendecompose, worked_2x2_example
+from lessons.lru import lru_magnitude
 from lessons.memory_traffic import DTYPE_BYTES, sequence_bytes
 from lessons.scan import work_depth
 from lessons.ssd import segsum, segsum_naive
@@ -84,6 +85,7 @@ def numbers(lesson: str) -> dict[str, float]:
     sizes = ex07.BYTES_CASES[0]
     vanish_n = ex01.first_n_below(ex01.PREDICTION_W, ex01.PREDICTION_THRESHOLD)
     max_n = explorer("GradientExplorer").controls["n"].max
+    float32_gap = 1 - float(lru_magnitude(torch.tensor(-1e9, dtype=torch.float32)).double())   # |λ|'s edge
     table = {
         "01": {"vanish_n": vanish_n, "vanish_n_without_factor": ex01.first_without_n(),
                "vanish_delay": vanish_n - ex01.first_without_n(), "max_n": max_n, "log_max_n": math.log10(max_n)},
@@ -95,7 +97,7 @@ def numbers(lesson: str) -> dict[str, float]:
                "blelloch_work": work_depth("blelloch", ex04.WORK_N)[0],
                "blelloch_levels": work_depth("blelloch", ex04.WORK_N)[1]},
         "05": {"nu": nu, "magnitude": math.exp(-math.exp(nu)), "radius": radius, "gamma": math.sqrt(1 - radius**2),
-               "magnitude_half_life": half_life(math.exp(-math.exp(nu)))},
+               "default_nu": explorer("LRUExplorer").controls["nu"].value, "float32_gap": float32_gap, "float32_half_life": half_life(1 - float32_gap)},
         "06": {"gate": math.exp(ex06.PREDICT_DELTA * ex06.PREDICT_A), "delta": ex06.PREDICT_DELTA,
                "A": ex06.PREDICT_A, "N": ex06.STATE_SIZES["N"]},
         "07": {"fused_bytes": sequence_bytes(*sizes[:4], sizes[4]), "bytes_batch": sizes[0], "bytes_dim": sizes[1],
@@ -166,20 +168,20 @@ VERDICTS: dict[str, dict[str, Verdict]] = {
                               lambda: lambda nu, theta: cmath.exp(complex(math.exp(nu), math.exp(theta)))),
         "phase-theta": Verdict(ex05.check_eigenvalue,
                                lambda: lambda nu, theta: cmath.exp(complex(-math.exp(nu), theta))),
-        "first-order": Verdict(ex05.check_magnitude_prediction, lambda: 1 - math.exp(ex05.PREDICTION_NU)),
-        "decay-rate": Verdict(ex05.check_magnitude_prediction, lambda: math.exp(ex05.PREDICTION_NU)),
+        "first-order": Verdict(ex05.check_magnitude_prediction, lambda: round(1 - math.exp(ex05.PREDICTION_NU), 3)),
+        "decay-rate": Verdict(ex05.check_magnitude_prediction, lambda: round(math.exp(ex05.PREDICTION_NU), 3)),
         "magnitude-right": Verdict(ex05.check_magnitude_prediction, lambda: round(numbers("05")["magnitude"], 3),
                                    right=True),
-        "gamma-no-square": Verdict(ex05.check_gamma_prediction, lambda: math.sqrt(1 - ex05.GAMMA_RADIUS)),
-        "gamma-variance": Verdict(ex05.check_gamma_prediction, lambda: 1 - ex05.GAMMA_RADIUS**2),
+        "gamma-no-square": Verdict(ex05.check_gamma_prediction, lambda: round(math.sqrt(1 - ex05.GAMMA_RADIUS), 3)),
+        "gamma-variance": Verdict(ex05.check_gamma_prediction, lambda: round(1 - ex05.GAMMA_RADIUS**2, 3)),
         "gamma-right": Verdict(ex05.check_gamma_prediction, lambda: round(numbers("05")["gamma"], 3), right=True),
     },
     "06": {
         "euler-gate": Verdict(ex06.check_discretise, lambda: lambda delta, A, B: (1 + delta * A, delta * B)),
         "zoh": Verdict(ex06.check_discretise, lambda: discretise_zoh),
         "b-itself": Verdict(ex06.check_discretise, lambda: lambda delta, A, B: (torch.exp(delta * A), B)),
-        "gate-first-order": Verdict(ex06.check_gate_prediction, lambda: 1 + ex06.PREDICT_DELTA * ex06.PREDICT_A),
-        "gate-no-delta": Verdict(ex06.check_gate_prediction, lambda: math.exp(ex06.PREDICT_A)),
+        "gate-first-order": Verdict(ex06.check_gate_prediction, lambda: round(1 + ex06.PREDICT_DELTA * ex06.PREDICT_A, 3)),
+        "gate-no-delta": Verdict(ex06.check_gate_prediction, lambda: round(math.exp(ex06.PREDICT_A), 3)),
         "gate-right": Verdict(ex06.check_gate_prediction, lambda: round(numbers("06")["gate"], 3), right=True),
         "shape-per-channel": Verdict(ex06.check_state_shape,
                                      lambda: tuple(ex06.STATE_SIZES[k] for k in ("batch", "dim"))),
