@@ -190,7 +190,7 @@ def _cell(kind: str, source: str, metadata: dict) -> NotebookNode:
     return make(source, metadata={"nbgrader": metadata})
 
 
-def test_cell_source(check: str) -> str:
+def check_cell_source(check: str) -> str:
     """The autograded cell for one check call: the check's verdict, asserted, its hint as the failure message."""
     return f"result = {check}\nassert result, result.message"
 
@@ -203,7 +203,7 @@ def graded_cells(cell: ExerciseCell, solutions: list[Solution]) -> list[Notebook
     regions = [solution_code(solution, answer) for solution, answer in zip(solutions, cell.answers, strict=True)]
     answer = "\n".join([*([cell.scaffold] if cell.scaffold else []), BEGIN, "\n\n".join(regions), END])
     cells.append(_cell("code", answer, nbgrader_metadata(f"{first}_answer", solution=True)))
-    cells += [_cell("code", test_cell_source(check), nbgrader_metadata(name, points=POINTS_PER_CHECK))
+    cells += [_cell("code", check_cell_source(check), nbgrader_metadata(name, points=POINTS_PER_CHECK))
               for check, name in zip(cell.checks, cell.check_names, strict=True)]
     return cells
 
