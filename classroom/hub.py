@@ -50,7 +50,7 @@ LAB_DEFAULTS = {
 # How the launcher hands its settings to jupyterhub_config.py (JupyterHub runs that file in its own process).
 ENV = {"state": "COURSE_HUB_STATE", "homes": "COURSE_HUB_HOMES", "group": "COURSE_HUB_GROUP",
        "password": "COURSE_HUB_PASSWORD", "ip": "COURSE_HUB_IP", "port": "COURSE_HUB_PORT",
-       "hub_port": "COURSE_HUB_API_PORT", "proxy_port": "COURSE_HUB_PROXY_API_PORT"}
+       "hub_port": "COURSE_HUB_API_PORT", "proxy_port": "COURSE_HUB_PROXY_API_PORT", "threads": "COURSE_HUB_THREADS"}
 
 
 # --- The students' files -----------------------------------------------------------------------------------------
@@ -211,6 +211,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--homes", type=Path, default=None,
                         help="folder of the students' homes (default: STATE/homes)")
     parser.add_argument("--group", default=STUDENT_GROUP, help="Unix group of the student accounts (root only)")
+    parser.add_argument("--threads-per-student", type=int, default=1,
+                        help="CPU threads each student's kernel may use (torch starts one per core otherwise, and "
+                             "a class of kernels would fight over them)")
     parser.add_argument("--password", default=os.environ.get(ENV["password"]),
                         help=f"the students' shared password (default: ${ENV['password']}, else a new random one)")
     parser.add_argument("--copy-notebooks-to", type=Path, metavar="HOME",
@@ -218,6 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--remove-students", action="store_true",
                         help="only delete the student accounts of --group and their homes, then exit")
     args = parser.parse_args(argv)
+    if args.threads_per_student < 1:
+        parser.error(f"--threads-per-student: use 1 or more, not {args.threads_per_student}")
     if args.password is not None and len(args.password) < 8:
         parser.error("--password: use at least 8 characters (JupyterHub's SharedPasswordAuthenticator needs them)")
     args.homes = (args.homes or args.state / "homes").resolve()
@@ -235,9 +240,13 @@ def free_port() -> int:
 def hub_environment(args: argparse.Namespace) -> dict[str, str]:
     """The environment jupyterhub runs in: the settings for jupyterhub_config.py and the venv first on PATH."""
     settings = {"state": args.state, "homes": args.homes, "group": args.group, "password": args.password,
-                "ip": args.ip, "port": args.port, "hub_port": free_port(), "proxy_port": free_port()}
+                "ip": args.ip, "port": args.port, "hub_port": free_port(), "proxy_port": free_port(),
+                "threads": args.threads_per_student}
     path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    return {**os.environ, "PATH": path, **{ENV[key]: str(value) for key, value in settings.items()}}
+    # The repository on PYTHONPATH: the config imports classroom.hub even where the editable install predates it.
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PATH": path, "PYTHONPATH": python_path,
+            **{ENV[key]: str(value) for key, value in settings.items()}}
 
 
 def isolation_problem(args: argparse.Namespace) -> str | None:
@@ -279,7 +288,7 @@ def wait_until_up(url: str, hub: subprocess.Popen, timeout: float = 120) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if hub.poll() is not None:
-            raise RuntimeError(f"jupyterhub exited with status {hub.returncode}: see its log above")
+            sys.exit(f"jupyterhub exited with status {hub.returncode}: see its log above")
         try:
             urllib.request.urlopen(url, timeout=2)
             return
@@ -313,8 +322,10 @@ def serve(args: argparse.Namespace) -> int:
     args.state.mkdir(parents=True, exist_ok=True)
     args.homes.mkdir(parents=True, exist_ok=True)
     os.chmod(args.homes, 0o711)  # students can enter their own home, not list the others'
+    # In a session of its own, so that Ctrl-C reaches it once, from stop(), not also from the terminal.
     hub = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", str(CONFIG_FILE)], cwd=args.state,
-                           env=hub_environment(args))
+                           env=hub_environment(args), start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the hub as cleanly as Ctrl-C does
     try:
         wait_until_up(f"{hub_url(args)}hub/api/", hub)
         print(banner(args, isolated), flush=True)

@@ -42,5 +42,7 @@ else:
 c.Spawner.cmd = [str(SINGLE_USER_SERVER)]
 c.Spawner.default_url = DEFAULT_URL
 c.Spawner.pre_spawn_hook = prepare_student
+threads = os.environ[ENV["threads"]]
+c.Spawner.environment = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}  # torch's CPU threads per kernel
 c.Spawner.start_timeout = 180  # many students logging in at once on few cores
 c.Spawner.http_timeout = 180
