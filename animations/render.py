@@ -19,7 +19,9 @@ import inspect
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from animations.narration import Script, lesson_key, lessons_with_scripts, load_script, script_path
@@ -154,6 +156,46 @@ def show_scene(module_name: str, scene: str, width: int = 720):
     return Video(str(path), embed=True, width=width, html_attributes="controls loop autoplay muted")
 
 
+@dataclass(frozen=True)
+class LessonRender:
+    """One lesson's render: its videos in script order, or the error that stopped it, and the seconds it took."""
+    module: str
+    videos: list[Path]
+    error: Exception | None
+    seconds: float
+
+    def checked(self) -> list[Path]:
+        """The videos, or the error that stopped the render, raised again."""
+        if self.error is not None:
+            raise RuntimeError(f"{self.module} did not render") from self.error
+        return self.videos
+
+
+def scripted_modules() -> list[str]:
+    """The scene modules whose lesson has a narration script, in lesson order."""
+    scripted = set(lessons_with_scripts())
+    return [module for module in lesson_modules() if lesson_of(module) in scripted]
+
+
+def render_script(module_name: str, quality: str, media_dir: Path = RENDERS) -> LessonRender:
+    """Render a lesson's scenes in its script's order; keep the error instead of raising it."""
+    start = time.perf_counter()
+    try:
+        names = [scene.name for scene in script_of(module_name).scenes]
+        videos, error = render(module_name, names, quality, media_dir=media_dir), None
+    except (RuntimeError, FileNotFoundError, ValueError, KeyError) as caught:
+        videos, error = [], caught
+    return LessonRender(module_name, videos, error, time.perf_counter() - start)
+
+
+def render_scripted_lessons(quality: str = "p", jobs: int = 2, media_dir: Path = RENDERS) -> dict[str, LessonRender]:
+    """Every lesson with a script, rendered `jobs` modules at a time: {module: LessonRender}."""
+    modules = scripted_modules()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(zip(modules, pool.map(lambda module: render_script(module, quality, media_dir), modules),
+                        strict=True))
+
+
 def lesson_number(text: str) -> str:
     """The --lesson argument: '1' or '01' -> '01'."""
     if not text.isdigit():
@@ -228,14 +270,14 @@ def main(argv: list[str] | None = None) -> None:
     """The `./course render` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.cut or args.refresh_references) and (args.scene or args.last_frame):
+        parser.error("--cut and --refresh-references work on whole lessons: drop --scene and -s")
     scenes = selected_scenes(parser, args)
     if args.list:
         for module_name, names in scenes.items():
             print(module_name, *names)
         return
     if args.cut or args.refresh_references:
-        if args.scene or args.last_frame:
-            parser.error("--cut and --refresh-references work on whole lessons: drop --scene and -s")
         scenes = scripted_only(parser, args, scenes)
     if args.refresh_references:
         args.quality = "p"   # the visual regression test compares preview renders

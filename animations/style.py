@@ -104,3 +104,27 @@ def left_column(mobject, top: float = CONTENT_TOP):
 def right_column(mobject, top: float = CONTENT_TOP):
     """Place a mobject in the right column of the grid, its top at `top`."""
     return mobject.move_to([RIGHT_COLUMN_X, 0, 0]).align_to([0, top, 0], UP)
+
+
+# Colours the scenes set text in, by role: each must read against BACKGROUND (tests/test_palette.py).
+TEXT_COLOURS = {"foreground": FOREGROUND, "muted": MUTED, "vanishing": VANISHING, "exploding": EXPLODING,
+                "stable": STABLE, "accent": ACCENT}
+WCAG_AA_CONTRAST = 4.5   # WCAG 2 level AA for normal text
+
+
+def linear_rgb(colour: str) -> tuple[float, float, float]:
+    """A '#RRGGBB' colour's sRGB channels, linearised (the sRGB transfer function undone), each in [0, 1]."""
+    channels = [int(colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    return tuple(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of a '#RRGGBB' colour: 0 for black, 1 for white."""
+    red, green, blue = linear_rgb(colour)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    lighter, darker = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)

@@ -1,6 +1,8 @@
 """Shared test setup: CPU-friendly defaults, and a table of notebook run times in the summary."""
 import os
 
+import pytest
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # kernels.device switches Triton's interpreter on when there is no CUDA GPU. Importing it here, before any test
@@ -10,6 +12,17 @@ import kernels.device  # noqa: E402,F401
 NOTEBOOK_TIMES: dict[str, float] = {}
 WIDGET_LATENCIES: list[tuple[str, str, float]] = []  # (notebook, control and key, ms), from the browser test
 LATENCY_TARGET_MS = 300
+PREVIEW_RENDERS: dict = {}   # module -> animations.render.LessonRender, from the preview_renders fixture
+
+
+@pytest.fixture(scope="session")
+def preview_renders() -> dict:
+    """Every scene of every lesson with a narration script, rendered once at preview quality (216p15) into renders/
+    (where notebooks executed later find them): {module: LessonRender}, a failed lesson holding its error."""
+    from animations.render import render_scripted_lessons   # here, not at the top: importing Manim takes seconds
+
+    PREVIEW_RENDERS.update(render_scripted_lessons(quality="p"))
+    return PREVIEW_RENDERS
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -20,6 +33,10 @@ def pytest_terminal_summary(terminalreporter):
             flag = "" if seconds <= 90 else "   OVER BUDGET"
             terminalreporter.write_line(f"{name:<40} {seconds:6.1f} s{flag}")
     _latency_table(terminalreporter)
+    if PREVIEW_RENDERS:
+        terminalreporter.section("preview renders (216p15, two Manim processes side by side)")
+        for module, done in PREVIEW_RENDERS.items():
+            terminalreporter.write_line(f"{module:<28} {done.seconds:6.1f} s  {'FAILED' if done.error else ''}")
 
 
 def _latency_table(terminalreporter):
