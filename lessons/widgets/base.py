@@ -1,10 +1,10 @@
 """What every explorer shares: sliders in, a readout line and a plot out, redrawn on each change."""
 from __future__ import annotations
 
+import base64
 import io
 
 import ipywidgets as widgets
-from IPython.display import display
 from matplotlib.figure import Figure
 
 
@@ -77,5 +77,14 @@ class Explorer:
         """The layout shown in a notebook: controls, readout, plot."""
         return widgets.VBox([widgets.HBox(list(self.controls.values())), self.readout, self.image])
 
-    def _ipython_display_(self):
-        display(self.widget())
+    def snapshot_html(self) -> str:
+        """A still of the explorer as it stands (plot, readout, control values), for pages that cannot run it."""
+        image = base64.b64encode(self.image.value).decode("ascii")
+        settings = ", ".join(f"{name} = {value}" for name, value in self.values().items())
+        return (f'<div class="explorer-snapshot"><img src="data:image/png;base64,{image}" alt="explorer at {settings}">'
+                f"<p>{self.readout.value}</p><p><em>A still at {settings}. To move the sliders, open this "
+                "notebook in JupyterLab (<code>./course lab</code>).</em></p></div>")
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The live widget where a widget manager runs (JupyterLab); the still everywhere else (the book)."""
+        return {**self.widget()._repr_mimebundle_(**kwargs), "text/html": self.snapshot_html()}

@@ -1,0 +1,265 @@
+"""The course as a book (./course book): built here, then read page by page in headless Chromium as a learner would.
+
+The students' book is built once per session into a temporary folder, with the scenes at low quality (480p15) to
+keep it quick; notebook runs are cached in build/book/jupyter_cache, as `./course book` caches them. Every page
+must load with no console error, no failed request and no request to another host; every image loads, every
+video plays, every internal link resolves, maths is typeset, and no solution is in it. The teachers' book
+(--with-solutions) reuses the cache. Build times are printed, never asserted.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import pytest
+
+from book.build import lessons, scenes_shown
+from book.extension import scene_calls, toctree_cell
+from lessons.widgets.rnn import GradientExplorer
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SCREENSHOT = ROOT / "results" / "book_page.png"
+SCREENSHOT_PAGE = "notebooks/01_rnn.html"
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: apt install chromium")
+
+
+def build_book(out: Path, *options: str) -> float:
+    """Run `python -m book.build -q l --out OUT [options]` (as ./course book does); return the seconds it took."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "l", "--out", str(out), *options],
+                          cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, f"the book did not build:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return seconds
+
+
+@pytest.fixture(scope="session")
+def student_site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("book") / "site"
+    print(f"\nbook (students', scenes at 480p15): built in {build_book(site):.0f} s")
+    return site
+
+
+@pytest.fixture(scope="session")
+def teacher_site(student_site, tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("book") / "site-teacher"
+    print(f"\nbook (teachers', notebooks from the cache): built in {build_book(site, '--with-solutions'):.0f} s")
+    return site
+
+
+@pytest.fixture(scope="session")
+def server(student_site):
+    """Serve the students' book on 127.0.0.1; yields its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(student_site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file server that does not log every request to stderr."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def longest_line(path: Path) -> str:
+    """The longest line of a file, stripped: a line that shows the file was included."""
+    return max((line.strip() for line in path.read_text().splitlines()), key=len)
+
+
+def solution_files() -> list[Path]:
+    """lessons/solutions/<stem>.py of every lesson."""
+    return [ROOT / "lessons" / "solutions" / f"{stem}.py" for _number, stem, _path in lessons(NOTEBOOKS)]
+
+
+def pages(site: Path) -> list[str]:
+    """Every HTML page of a built site, relative to it (MathJax's own files aside)."""
+    return sorted(str(p.relative_to(site)) for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+# ---------------------------------------------------------------- cheap checks of the pieces, no build needed
+
+def test_scene_calls_are_read_from_cell_source():
+    source = 'show_scene("lesson01_rnn", "FactorN")\nx = 1\nshow_scene( "lesson04_scan" ,\'BlellochSweeps\')'
+    assert scene_calls(source) == [("lesson01_rnn", "FactorN"), ("lesson04_scan", "BlellochSweeps")]
+
+
+def test_every_notebook_scene_is_found():
+    shown = scenes_shown(NOTEBOOKS)
+    text = " ".join(cell.source for path in NOTEBOOKS.glob("*.ipynb")
+                    for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code")
+    assert len(shown) == len(set(shown)) == len(set(scene_calls(text))) >= 1
+
+
+def test_toctree_lists_lessons_then_solutions():
+    docs = ["notebooks/00_course_map", "notebooks/01_rnn", "notebooks/02_linear_rnn", "solutions/01_rnn"]
+    source = toctree_cell(docs, "notebooks/00_course_map")["source"]
+    assert re.findall(r"^(?:\.\./)?\w+/?\w*$", source, re.M) == ["01_rnn", "02_linear_rnn", "../solutions/01_rnn"]
+    assert "Solutions" not in toctree_cell(docs[:3], "notebooks/00_course_map")["source"]
+
+
+def test_explorer_shows_a_still_where_widgets_cannot_run():
+    bundle = GradientExplorer(w=0.9, n=60)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # JupyterLab: the live widget
+    png = re.search(r'src="data:image/png;base64,([^"]+)"', bundle["text/html"])[1]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert "w = 0.9, n = 60" in bundle["text/html"] and "./course lab" in bundle["text/html"]
+
+
+@pytest.mark.notebook
+def test_a_failing_cell_fails_the_build_naming_notebook_and_cell(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    cells = [nbformat.v4.new_markdown_cell("# Broken"), nbformat.v4.new_code_cell("x = 1"),
+             nbformat.v4.new_code_cell("y = 2"), nbformat.v4.new_code_cell("1 / 0")]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Map")]),
+                   notebooks / "00_course_map.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), notebooks / "01_broken.ipynb")
+    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "l", "--out", str(tmp_path / "site"),
+                           "--notebooks", str(notebooks), "--work", str(tmp_path / "work")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "01_broken.ipynb: cell 3 (code cell 3) failed" in done.stderr, done.stderr[-3000:]
+    assert "ZeroDivisionError" in done.stderr
+
+
+# ---------------------------------------------------------------- the built book, read in Chromium
+
+READ_PAGE = """async () => {
+    if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+    const images = [...document.images];
+    await Promise.all(images.map(img => img.decode().catch(() => null)));
+    const prose = document.body.cloneNode(true);
+    prose.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
+    const math = [...document.querySelectorAll('.math')];
+    return {
+        brokenImages: images.filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src.slice(0, 80)),
+        rawMath: ['$$', '\\\\(', '\\\\['].filter(mark => prose.textContent.includes(mark)),
+        untypesetMath: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
+        mathCount: math.length,
+        links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+        videos: document.querySelectorAll('video').length,
+    };
+}"""
+
+PLAY_VIDEO = """async (video) => {
+    video.scrollIntoView();
+    video.muted = true;
+    await video.play();
+    const start = performance.now();
+    while (video.currentTime < 1 && performance.now() - start < 20000) await new Promise(r => setTimeout(r, 100));
+    return {readyState: video.readyState, currentTime: video.currentTime, src: video.currentSrc};
+}"""
+
+
+def open_page(browser, url: str):
+    """Open `url` in a fresh page that records console errors, failed requests and requests to other hosts."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    origin = urlsplit(url).netloc
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.on("request", lambda r: problems.append(f"request to another host: {r.url}")
+            if urlsplit(r.url).netloc not in (origin, "") and not r.url.startswith("data:") else None)
+    page.goto(url, wait_until="load")
+    return page, problems
+
+
+def local_file(site: Path, base_url: str, href: str) -> Path | None:
+    """The file a link on the local server points to, or None for a link elsewhere (or an in-page anchor)."""
+    if not href.startswith(base_url):
+        return None
+    path = unquote(urlsplit(href).path).lstrip("/")
+    return site / (path + "index.html" if path.endswith("/") or not path else path)
+
+
+def read_page(page, site: Path, base_url: str) -> dict:
+    """The page's report (see READ_PAGE) after every video has played, with its internal links checked."""
+    report = page.evaluate(READ_PAGE)
+    report["videosPlayed"] = [page.locator("video").nth(i).evaluate(PLAY_VIDEO) for i in range(report["videos"])]
+    report["missingLinks"] = sorted({href for href in report.pop("links")
+                                     if (file := local_file(site, base_url, href)) and not file.exists()})
+    return report
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_every_page_loads_offline_with_images_videos_links_and_maths(student_site, server, browser):
+    site_pages = pages(student_site)
+    assert "index.html" in site_pages and "notebooks/00_course_map.html" in site_pages
+    assert {f"notebooks/{p.stem}.html" for _n, _s, p in lessons(NOTEBOOKS)} <= set(site_pages)
+    videos = 0
+    for relative in site_pages:
+        page, problems = open_page(browser, f"{server}/{relative}")
+        report = read_page(page, student_site, server)
+        if relative == SCREENSHOT_PAGE:
+            save_screenshot(page)
+        page.close()
+        videos += len(report["videosPlayed"])
+        assert not problems, f"{relative}: {problems}"
+        assert not report["brokenImages"], f"{relative}: images that did not load: {report['brokenImages']}"
+        assert not report["missingLinks"], f"{relative}: links to files that do not exist: {report['missingLinks']}"
+        assert not report["rawMath"] and not report["untypesetMath"], f"{relative}: maths left as TeX: {report}"
+        for video in report["videosPlayed"]:
+            assert video["readyState"] >= 3 and video["currentTime"] >= 1, f"{relative}: a video did not play: {video}"
+    assert videos == len(scenes_shown(NOTEBOOKS))
+
+
+def save_screenshot(page) -> None:
+    """The README's picture of a lesson page: its first screen, as a palette PNG under 300 KB."""
+    from PIL import Image
+
+    page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    Image.open(SCREENSHOT).convert("RGB").quantize(colors=128).save(SCREENSHOT, optimize=True)
+    assert SCREENSHOT.stat().st_size <= 300_000
+
+
+def page_text(path: Path) -> str:
+    """The text of an HTML file, tags removed (code highlighting splits lines into many tags)."""
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+@pytest.mark.browser
+def test_students_book_has_no_solutions(student_site):
+    assert not (student_site / "solutions").exists()
+    texts = [page_text(student_site / p) for p in pages(student_site)]
+    for solution in solution_files():
+        line = longest_line(solution)
+        assert not any(line in text for text in texts), f"{solution.name}'s code is in the students' book"
+
+
+@pytest.mark.browser
+def test_teachers_book_has_every_solution(teacher_site):
+    landing = (teacher_site / "notebooks" / "00_course_map.html").read_text()
+    for (number, stem, _path), solution in zip(lessons(NOTEBOOKS), solution_files(), strict=True):
+        page = teacher_site / "solutions" / f"{number}_{stem}.html"
+        assert longest_line(solution) in page_text(page), f"{page.name} does not show {solution.name}"
+        assert f"../solutions/{number}_{stem}.html" in landing, f"the landing page's sidebar misses {page.name}"
