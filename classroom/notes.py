@@ -340,7 +340,8 @@ def projection_rows(lesson: str) -> tuple[str, list[tuple[str, str, str]]]:
     if script_path(lesson).exists():
         script = load_script(lesson)
         rows = [(scene.name, f"{scene.seconds:g} s", one_line(scene.beats[0].text)) for scene in script.scenes]
-        return f"the narration script `animations/scripts/{lesson}.md` ({script.seconds:g} s in all)", rows
+        return (f"the narration script `animations/scripts/{lesson}.md`. The segment lasts {script.seconds:g} s: "
+                "play it whole to open the lesson, or scene by scene as each block reaches its topic"), rows
     module = importlib.import_module(f"animations.{scene_module(lesson)}")
     rows = [(name, "—", one_line((getattr(module, name).__doc__ or "").strip() or name))
             for name in scenes_in(scene_module(lesson))]
@@ -350,7 +351,7 @@ def projection_rows(lesson: str) -> tuple[str, list[tuple[str, str, str]]]:
 def render_projection(lesson: str) -> str:
     """The projection table and the command that renders it."""
     source, rows = projection_rows(lesson)
-    lines = [f"Scenes in playing order, from {source}:", "", "| # | scene | length | what it shows |",
+    lines = [f"The scenes in playing order, from {source}.", "", "| # | scene | length | what it shows |",
              "|---:|---|---:|---|"]
     lines += [f"| {i} | `{scene}` | {length} | {escape(summary)} |" for i, (scene, length, summary) in
               enumerate(rows, start=1)]
