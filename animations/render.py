@@ -80,10 +80,10 @@ def output_path(module_name: str, scene: str, quality: str = "l", last_frame: bo
     return media_dir / "videos" / module_name / QUALITY_FOLDERS[quality] / f"{scene}.mp4"
 
 
-def find_rendered(module_name: str, scene: str) -> Path | None:
-    """The best-quality rendered video of a scene under renders/, or None if it was never rendered."""
+def find_rendered(module_name: str, scene: str, media_dir: Path = RENDERS) -> Path | None:
+    """The best-quality rendered video of a scene under renders/ (any quality, the preview too), or None."""
     for quality in BEST_FIRST:
-        path = output_path(module_name, scene, quality)
+        path = output_path(module_name, scene, quality, media_dir=media_dir)
         if path.exists():
             return path
     return None

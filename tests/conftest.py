@@ -13,6 +13,9 @@ NOTEBOOK_TIMES: dict[str, float] = {}
 WIDGET_LATENCIES: list[tuple[str, str, float]] = []  # (notebook, control and key, ms), from the browser test
 LATENCY_TARGET_MS = 300
 PREVIEW_RENDERS: dict = {}   # module -> animations.render.LessonRender, from the preview_renders fixture
+# The first test that asks for preview_renders waits for every scene to render: ~3 min of CPU for the course on
+# 2 cores, far more on a busy machine, so those tests get longer than pytest's default 600 s.
+PREVIEW_RENDER_TIMEOUT_S = 1800
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from tests.conftest import PREVIEW_RENDER_TIMEOUT_S
+
 from animations.narration import load_script
 from animations.render import CUTS, cut_lesson, cut_path, lesson_modules, main, scene_title, scripted_modules
 from animations.segment import lesson_of
@@ -94,6 +96,7 @@ def test_cut_flag_refuses_a_single_scene(capsys):
     assert exit.value.code == 2 and "whole lessons" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(PREVIEW_RENDER_TIMEOUT_S)
 @pytest.mark.render
 @pytest.mark.parametrize("module", scripted_modules())
 def test_cut_of_each_lesson_plays_with_a_chapter_per_scene(module, preview_renders, tmp_path):

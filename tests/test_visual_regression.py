@@ -8,6 +8,8 @@ and look at the new PNGs before committing them.
 import numpy as np
 import pytest
 
+from tests.conftest import PREVIEW_RENDER_TIMEOUT_S
+
 from animations.narration import load_script
 from animations.reference_frames import (FRAMES, MAX_MEAN_DIFFERENCE, MAX_SHARE_DIFFERING, PIXEL_THRESHOLD, WIDTH,
                                          frame_difference, load_rgb, matches, reference_path)
@@ -48,6 +50,7 @@ def test_frames_of_different_sizes_are_named():
         frame_difference(frame()[:90], frame())
 
 
+@pytest.mark.timeout(PREVIEW_RENDER_TIMEOUT_S)
 @pytest.mark.render
 @pytest.mark.parametrize("module,scene,at", CASES, ids=[f"{m}.{s}.{a}" for m, s, a in CASES])
 def test_frame_matches_its_reference(module, scene, at, preview_renders, tmp_path):
