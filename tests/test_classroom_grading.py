@@ -6,10 +6,12 @@ import copy
 import csv
 import importlib
 import io
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearSolutions
 from traitlets.config.loader import PyFileConfigLoader
@@ -207,3 +209,8 @@ def test_autograde_explains_where_submissions_go(tmp_path, capsys):
         autograde.main([str(tmp_path)])
     assert exit_info.value.code == 2
     assert f"no submissions in {tmp_path / 'submitted'}: expected " in capsys.readouterr().err
+
+
+def test_notebooks_are_graded_in_a_kernel_of_this_python():
+    with autograde.course_kernel():
+        assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
