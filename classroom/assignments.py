@@ -184,10 +184,16 @@ def nbgrader_metadata(grade_id: str, *, solution: bool = False, points: int | No
             "schema_version": SCHEMA_VERSION, "solution": solution, "task": False}
 
 
-def _cell(kind: str, source: str, metadata: dict) -> NotebookNode:
-    """A new code or markdown cell carrying nbgrader metadata."""
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    return make(source, metadata={"nbgrader": metadata})
+def _code_cell(source: str, metadata: dict) -> NotebookNode:
+    """A new code cell carrying nbgrader metadata."""
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": metadata})
+
+
+def _read_only(cell: NotebookNode, grade_id: str) -> NotebookNode:
+    """A copy of a lesson cell, its own metadata (tags, ...) kept, marked read-only for nbgrader."""
+    locked = copy.deepcopy(cell)
+    locked.metadata["nbgrader"] = nbgrader_metadata(grade_id)
+    return locked
 
 
 def check_cell_source(check: str) -> str:
@@ -199,11 +205,11 @@ def graded_cells(cell: ExerciseCell, solutions: list[Solution]) -> list[Notebook
     """The cells an exercise cell becomes: its imports (read-only), the answer with the teacher's solution, and one
     test cell per check. `solutions` answer cell.checks in order."""
     first = cell.check_names[0]
-    cells = [_cell("code", cell.imports, nbgrader_metadata(f"{first}_imports"))] if cell.imports else []
+    cells = [_code_cell(cell.imports, nbgrader_metadata(f"{first}_imports"))] if cell.imports else []
     regions = [solution_code(solution, answer) for solution, answer in zip(solutions, cell.answers, strict=True)]
     answer = "\n".join([*([cell.scaffold] if cell.scaffold else []), BEGIN, "\n\n".join(regions), END])
-    cells.append(_cell("code", answer, nbgrader_metadata(f"{first}_answer", solution=True)))
-    cells += [_cell("code", check_cell_source(check), nbgrader_metadata(name, points=POINTS_PER_CHECK))
+    cells.append(_code_cell(answer, nbgrader_metadata(f"{first}_answer", solution=True)))
+    cells += [_code_cell(check_cell_source(check), nbgrader_metadata(name, points=POINTS_PER_CHECK))
               for check, name in zip(cell.checks, cell.check_names, strict=True)]
     return cells
 
@@ -225,7 +231,7 @@ def source_notebook(notebook: Path) -> NotebookNode:
     for index, cell in enumerate(lesson.cells):
         exercise = exercise_cell(cell.source) if cell.cell_type == "code" else None
         if exercise is None:
-            cells.append(_cell(cell.cell_type, cell.source, nbgrader_metadata(f"lesson_cell_{index:03d}")))
+            cells.append(_read_only(cell, f"lesson_cell_{index:03d}"))
             continue
         mine = solutions[used:used + len(exercise.checks)]
         if len(mine) < len(exercise.checks):
