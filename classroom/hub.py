@@ -31,6 +31,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from animations.render import find_rendered, render_lessons
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
 NOTEBOOKS = ROOT / "notebooks"
@@ -38,6 +40,7 @@ PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 VENV_BIN = Path(sys.prefix) / "bin"  # the course's venv: its jupyterhub-singleuser serves each student
 SINGLE_USER_SERVER = VENV_BIN / "jupyterhub-singleuser"
 DEFAULT_URL = "/lab/tree/notebooks/00_course_map.ipynb"  # relative to the student's home
+SHOWN_SCENE = re.compile(r'show_scene\(\s*"(\w+)",\s*"(\w+)"')  # show_scene("lesson01_rnn", "FactorN") in a cell
 STUDENT_GROUP = "course-students"
 STUDENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # a safe Unix user name; JupyterHub lower-cases logins
 # JupyterLab defaults written into a new student's home: no news or update checks from each of 30 browsers, and
@@ -98,6 +101,35 @@ def prepare_home(home: Path, owner: tuple[int, int] | None = None) -> list[str]:
     copied = copy_course_notebooks(home, owner)
     write_lab_defaults(home, owner)
     return copied
+
+
+# --- The scenes the notebooks show, rendered once for every student -------------------------------------------
+
+def scenes_shown() -> dict[str, list[str]]:
+    """{scene module: [Scene, ...]} that the notebooks' code cells show with animations.render.show_scene."""
+    shown: dict[str, list[str]] = {}
+    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        for module, scene in SHOWN_SCENE.findall(code):
+            shown.setdefault(module, []).append(scene)
+    return shown
+
+
+def render_missing_scenes() -> dict[str, list[str]]:
+    """Render (low quality, into renders/) the shown scenes that have no video yet; return what was rendered.
+
+    Students cannot write to renders/, so show_scene must find every video there: rendered once, by the teacher.
+    """
+    missing = {module: [scene for scene in scenes if find_rendered(module, scene) is None]
+               for module, scenes in scenes_shown().items()}
+    missing = {module: scenes for module, scenes in missing.items() if scenes}
+    if missing:
+        count = sum(map(len, missing.values()))
+        print(f"Rendering the {count} scenes the notebooks show that have no video yet, once for every student "
+              "(minutes; ./course render makes them all)", flush=True)
+        render_lessons(missing, quality="l")
+    return missing
 
 
 # --- One Unix account per student (root only) --------------------------------------------------------------------
@@ -318,6 +350,7 @@ def serve(args: argparse.Namespace) -> int:
         sys.exit(f"Refusing to start: {problem}")
     if problem:
         print(f"\n!!! WARNING: {problem}\n", file=sys.stderr, flush=True)
+    render_missing_scenes()
     args.password = args.password or secrets.token_urlsafe(9)
     args.state.mkdir(parents=True, exist_ok=True)
     args.homes.mkdir(parents=True, exist_ok=True)

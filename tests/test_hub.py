@@ -56,6 +56,16 @@ def test_notebooks_copied_once_and_never_overwritten(tmp_path):
     assert mine.read_text() == "my work"
 
 
+def test_every_scene_a_notebook_shows_is_found():
+    # The hub renders these before students arrive (they cannot write to renders/): a call it missed would fail.
+    calls = 0
+    for notebook in hub.NOTEBOOKS.glob("*.ipynb"):
+        cells = json.loads(notebook.read_text())["cells"]
+        calls += sum("".join(c["source"]).count("show_scene(") for c in cells if c["cell_type"] == "code")
+    shown = hub.scenes_shown()
+    assert sum(map(len, shown.values())) == calls and "FactorN" in shown["lesson01_rnn"]
+
+
 def test_lab_defaults_leave_the_students_settings_alone(tmp_path):
     hub.write_lab_defaults(tmp_path)
     settings = tmp_path / ".jupyter/lab/user-settings/@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
@@ -63,6 +73,23 @@ def test_lab_defaults_leave_the_students_settings_alone(tmp_path):
     settings.write_text('{"windowingMode": "full"}')
     hub.write_lab_defaults(tmp_path)
     assert json.loads(settings.read_text()) == {"windowingMode": "full"}
+
+
+def test_copy_command_for_other_hubs(tmp_path, capsys):
+    # What Zero to JupyterHub's postStart hook runs in each student's container (classroom/README.md).
+    assert hub.main(["--copy-notebooks-to", str(tmp_path)]) == 0
+    count = len(list(hub.NOTEBOOKS.glob("*.ipynb")))
+    assert (tmp_path / "notebooks" / LESSON).exists() and f"Copied {count} notebooks" in capsys.readouterr().out
+    assert hub.main(["--copy-notebooks-to", str(tmp_path)]) == 0
+    assert "Copied 0 notebooks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, named", [(["--password", "short"], "--password"),
+                                         (["--threads-per-student", "0"], "--threads-per-student")])
+def test_bad_options_are_named(argv, named, capsys):
+    with pytest.raises(SystemExit):
+        hub.parse_args(argv)
+    assert named in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["Ana", "ana smith", "../etc", "-rf", "a" * 40, ""])
@@ -232,8 +259,9 @@ def running_hub(state: Path):
         shutil.rmtree(homes, ignore_errors=True)
 
 
-def wait_until_answering(url: str, launcher: subprocess.Popen, log: Path, timeout: float = 180) -> None:
-    """Poll `url` until the hub answers; fail with the end of its log if the launcher exits first."""
+def wait_until_answering(url: str, launcher: subprocess.Popen, log: Path, timeout: float = 900) -> None:
+    """Poll `url` until the hub answers (after rendering any scene still missing); fail with the end of its log if
+    the launcher exits first."""
     deadline = time.monotonic() + timeout
     while launcher.poll() is None and time.monotonic() < deadline:
         try:
