@@ -51,8 +51,11 @@ def test_notes_have_every_section_and_two_prompts(lesson):
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_timing_fills_a_50_minute_session(lesson):
-    minutes = notes.timing_minutes(committed(lesson))
+    note = committed(lesson)
+    minutes = notes.timing_minutes(note)
     assert len(minutes) >= 4 and all(m > 0 for m in minutes)
+    rows = notes.timing_rows(note)
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 4 for row in rows), "a '|' inside a cell splits it: write \\|"
     assert sum(minutes) == notes.SESSION_MINUTES == 50
 
 
