@@ -100,3 +100,20 @@ def test_the_bound_moves_from_bytes_to_instructions_as_the_state_grows():
 def test_ceilings_name_a_bad_rate(kwargs, message):
     with pytest.raises(ValueError, match=message):
         time_ceilings(8, 16, 32, 4, H200, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- the segment
+def test_lesson07_narration_claims_hold_for_the_numbers_the_scenes_draw():
+    """animations/scripts/07.md words the scenes' numbers; each claim it makes is checked against them."""
+    from animations import lesson07_memory_traffic as segment
+
+    assert segment.SIZES["state"] == 16                                        # "sixteen times wider"
+    assert min(segment.training_schedule(**segment.TRAINING_SIZES).programs) >= 1000   # "thousands of programs"
+    times = segment.fusing_measured()
+    assert 1e-3 <= times.naive_floor < 1e-2 and times.fused_floor < 0.5e-3      # "a few ms"; "a fraction of a ms"
+    assert 30 <= min(times.reference_ms, times.naive_ms) / times.fused_ms < 100  # "almost two orders of magnitude"
+    assert times.fused_ms > 3 * 1e3 * times.fused_floor                         # "well above its own byte floor"
+    floors = segment.floors()
+    assert floors.ceilings[1].bound == "bytes" and floors.ceilings[16].bound == "instructions"
+    assert floors.first_order_share >= 90                                       # "nearly the copy bandwidth"
+    assert all(ms > 1e3 * floors.ceilings[16].instructions for _name, ms in floors.measured[16])   # "sit above it"
