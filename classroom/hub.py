@@ -43,12 +43,17 @@ DEFAULT_URL = "/lab/tree/notebooks/00_course_map.ipynb"  # relative to the stude
 SHOWN_SCENE = re.compile(r'show_scene\(\s*"(\w+)",\s*"(\w+)"')  # show_scene("lesson01_rnn", "FactorN") in a cell
 STUDENT_GROUP = "course-students"
 STUDENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")  # a safe Unix user name; JupyterHub lower-cases logins
-# JupyterLab defaults written into a new student's home: no news or update checks from each of 30 browsers, and
-# every cell rendered (virtual scrolling would detach the explorers' widgets while they are off-screen).
+# JupyterLab defaults written into a new student's home (paths relative to it): every cell rendered (virtual
+# scrolling would detach the explorers' widgets while they are off-screen), no news or update checks from each of
+# 30 browsers, and none of nbgrader's teacher tools (students keep its assignment list and validate button).
+_USER_SETTINGS = ".jupyter/lab/user-settings"
 LAB_DEFAULTS = {
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                         "checkForUpdates": False},
+    f"{_USER_SETTINGS}/@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    f"{_USER_SETTINGS}/@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                                           "checkForUpdates": False},
+    ".jupyter/labconfig/page_config.json": {"disabledExtensions": {"@jupyter/nbgrader:formgrader": True,
+                                                                   "@jupyter/nbgrader:create-assignment": True,
+                                                                   "@jupyter/nbgrader:course-list": True}},
 }
 # How the launcher hands its settings to jupyterhub_config.py (JupyterHub runs that file in its own process).
 ENV = {"state": "COURSE_HUB_STATE", "homes": "COURSE_HUB_HOMES", "group": "COURSE_HUB_GROUP",
@@ -76,10 +81,9 @@ def copy_course_notebooks(home: Path, owner: tuple[int, int] | None = None) -> l
 
 
 def write_lab_defaults(home: Path, owner: tuple[int, int] | None = None) -> None:
-    """Write LAB_DEFAULTS into the student's JupyterLab settings, leaving any setting file they have alone."""
-    settings = home / ".jupyter" / "lab" / "user-settings"
+    """Write LAB_DEFAULTS into the student's home, leaving any settings file they have alone."""
     for relative, values in LAB_DEFAULTS.items():
-        path = settings / relative
+        path = home / relative
         if path.exists():
             continue
         created = [parent for parent in reversed(path.parents) if parent.is_relative_to(home) and not parent.exists()]
