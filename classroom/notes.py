@@ -324,26 +324,31 @@ def require_on_control(explorer_name: str, key: str, control: widgets.ValueWidge
         raise ValueError(f"{where} is not one of the options {list(control.options)}")
 
 
-def setting_values(name: str, values: dict[str, object]) -> dict[str, object]:
-    """Every control's value for a setting: the named ones checked, the others left at the defaults."""
+def setting_values(name: str, values: dict[str, object], before: dict[str, object] | None = None) -> dict:
+    """Every control's value after a setting: the named ones checked, the others as they were `before` (by
+    default, as the explorer opens)."""
     instance = explorer(name)
     unknown = set(values) - set(instance.controls)
     if unknown:
         raise ValueError(f"{name} has no control {sorted(unknown)}; it has {sorted(instance.controls)}")
     for key, value in values.items():
         require_on_control(name, key, instance.controls[key], value)
-    return {**instance.values(), **values}
+    return {**(before or instance.values()), **values}
 
 
-def render_setting(body: str) -> str:
-    """A setting to project: slider labels and values, the call that sets them, and the readout it gives."""
+def render_setting(body: str, state: dict[str, dict]) -> str:
+    """A setting to project: slider labels and values, the call that sets them, and the readout it gives.
+
+    `state` holds each explorer's controls after the settings before this one (updated here): a teacher steps
+    through the settings in order, and a control a setting does not name keeps its last value."""
     name, values = parse_setting(body)
     instance = explorer(name)
-    readout, _figure = instance.draw(**setting_values(name, values))
+    state[name] = setting_values(name, values, state.get(name))
+    readout, _figure = instance.draw(**state[name])
     labels = ", ".join(f"{instance.controls[key].description.strip()} = {value}" for key, value in values.items())
     call = ", ".join(f"{key}={value!r}" for key, value in values.items())
-    return (f"`{name}`: **{escape(labels)}** (`explorer.update({call})`). The readout says: "
-            f"“{escape(readout)}”")
+    return (f"`{name}`: **{escape(labels)}** (from a cell, on the explorer object: `explorer.update({call})`). "
+            f"The readout says: “{escape(readout)}”")
 
 
 # ------------------------------------------------------------------------------------------ what to project
@@ -388,6 +393,7 @@ def render_projection(lesson: str) -> str:
 def fill(lesson: str, template: str) -> str:
     """Replace every placeholder of `template`; an unknown one is named in the error."""
     values = numbers(lesson)
+    explorer_state: dict[str, dict] = {}      # settings are made in order: each keeps what it does not name
 
     def replace(match: re.Match) -> str:
         body = match["body"]
@@ -396,7 +402,7 @@ def fill(lesson: str, template: str) -> str:
         if body == "carry-mistakes":
             return render_carry_mistakes()
         if body.startswith("explorer "):
-            return render_setting(body)
+            return render_setting(body, explorer_state)
         if body.startswith("verdict "):
             return render_verdict(lesson, body.split(maxsplit=1)[1])
         name, _, spec = body.partition(":")
