@@ -155,3 +155,20 @@ def test_timing_that_does_not_sum_to_50_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(notes, "TEMPLATES", tmp_path)
     with pytest.raises(ValueError, match="sums to 40 min"):
         notes.generate("01")
+
+
+def test_check_mode_says_which_notes_are_stale(monkeypatch, tmp_path, capsys):
+    (tmp_path / "03.md").write_text("an old note\n")
+    monkeypatch.setattr(notes, "NOTES", tmp_path)
+    assert notes.main(["--check", "--lesson", "3"]) == 1
+    assert "stale notes: ['03']; run `python -m classroom.notes`" in capsys.readouterr().err
+    (tmp_path / "03.md").write_text(notes.generate("03"))
+    assert notes.main(["--check", "--lesson", "3"]) == 0
+
+
+def test_summaries_are_one_line_of_whole_words():
+    text = "Short. " + "A longer sentence that goes on and on, " * 8 + "and ends."
+    summary = notes.one_line(text)
+    assert summary.startswith("Short. A longer sentence") and summary.endswith(" …")
+    assert len(summary) <= notes.SUMMARY_CHARS + 2 and "\n" not in summary
+    assert notes.one_line("One sentence only.") == "One sentence only."
