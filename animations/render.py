@@ -177,23 +177,27 @@ def scripted_modules() -> list[str]:
     return [module for module in lesson_modules() if lesson_of(module) in scripted]
 
 
-def render_script(module_name: str, quality: str, media_dir: Path = RENDERS) -> LessonRender:
-    """Render a lesson's scenes in its script's order; keep the error instead of raising it."""
+def render_script(module_name: str, quality: str, media_dir: Path = RENDERS, reuse: bool = False) -> LessonRender:
+    """Render a lesson's scenes in its script's order (with `reuse`, only if one is missing); keep any error."""
     start = time.perf_counter()
     try:
         names = [scene.name for scene in script_of(module_name).scenes]
-        videos, error = render(module_name, names, quality, media_dir=media_dir), None
+        videos = [output_path(module_name, name, quality, media_dir=media_dir) for name in names]
+        if not (reuse and all(video.exists() for video in videos)):
+            videos = render(module_name, names, quality, media_dir=media_dir)
+        error = None
     except (RuntimeError, FileNotFoundError, ValueError, KeyError) as caught:
         videos, error = [], caught
     return LessonRender(module_name, videos, error, time.perf_counter() - start)
 
 
-def render_scripted_lessons(quality: str = "p", jobs: int = 2, media_dir: Path = RENDERS) -> dict[str, LessonRender]:
+def render_scripted_lessons(quality: str = "p", jobs: int = 2, media_dir: Path = RENDERS,
+                            reuse: bool = False) -> dict[str, LessonRender]:
     """Every lesson with a script, rendered `jobs` modules at a time: {module: LessonRender}."""
     modules = scripted_modules()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return dict(zip(modules, pool.map(lambda module: render_script(module, quality, media_dir), modules),
-                        strict=True))
+        renders = pool.map(lambda module: render_script(module, quality, media_dir, reuse), modules)
+        return dict(zip(modules, renders, strict=True))
 
 
 def lesson_number(text: str) -> str:

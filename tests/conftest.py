@@ -21,10 +21,14 @@ PREVIEW_RENDER_TIMEOUT_S = 1800
 @pytest.fixture(scope="session")
 def preview_renders() -> dict:
     """Every scene of every lesson with a narration script, rendered once at preview quality (216p15) into renders/
-    (where notebooks executed later find them): {module: LessonRender}, a failed lesson holding its error."""
+    (where notebooks executed later find them): {module: LessonRender}, a failed lesson holding its error.
+
+    COURSE_REUSE_PREVIEWS=1 reuses a lesson's existing preview videos instead (quick reruns while you work on the
+    cut, slides or frame tests; stale if a scene changed since)."""
     from animations.render import render_scripted_lessons   # here, not at the top: importing Manim takes seconds
 
-    PREVIEW_RENDERS.update(render_scripted_lessons(quality="p"))
+    reuse = os.environ.get("COURSE_REUSE_PREVIEWS") == "1"
+    PREVIEW_RENDERS.update(render_scripted_lessons(quality="p", reuse=reuse))
     return PREVIEW_RENDERS
 
 

@@ -1,7 +1,11 @@
-"""Every Manim scene renders: each lesson's segment follows its narration script, each scene's last frame renders,
-and each scene's preview video lasts what its script says."""
+"""Every Manim scene renders: each lesson's segment follows its narration script, and each scene renders as a
+preview video (the session's `preview_renders`) that lasts what its script says and ends on a frame with content.
+
+Rendering every scene whole replaces rendering each one's last frame on its own (one Manim process per scene):
+that is kept only for scenes of lessons that have no script yet."""
 import importlib
 
+import numpy as np
 import pytest
 
 from tests.conftest import PREVIEW_RENDER_TIMEOUT_S
@@ -10,9 +14,11 @@ from animations.narration import load_script, script_path
 from animations.render import (QUALITY_FOLDERS, find_rendered, lesson_modules, output_path, render,
                                scenes_in, scripted_modules)
 from animations.segment import Segment, lesson_of
-from animations.video import duration
+from animations.reference_frames import load_rgb
+from animations.video import duration, grab_frame
 
-SCENES = [(module, scene) for module in lesson_modules() for scene in scenes_in(module)]
+UNSCRIPTED = [(module, scene) for module in lesson_modules() if module not in scripted_modules()
+              for scene in scenes_in(module)]
 PREVIEW_FRAME_S = 1 / 15
 
 
@@ -36,8 +42,9 @@ def test_the_segment_plays_exactly_the_scripts_scenes_in_order(module):
 
 
 @pytest.mark.render
-@pytest.mark.parametrize("module,scene", SCENES, ids=[f"{m}.{s}" for m, s in SCENES])
+@pytest.mark.parametrize("module,scene", UNSCRIPTED, ids=[f"{m}.{s}" for m, s in UNSCRIPTED])
 def test_scene_last_frame_renders(module, scene, tmp_path):
+    """Scenes not yet in a script: their last frame at low quality. Scripted ones render whole, below."""
     (path,) = render(module, [scene], quality="l", last_frame=True, media_dir=tmp_path)
     assert path.exists() and path.stat().st_size > 10_000, f"{path} is missing or blank"
 
@@ -45,13 +52,15 @@ def test_scene_last_frame_renders(module, scene, tmp_path):
 @pytest.mark.timeout(PREVIEW_RENDER_TIMEOUT_S)
 @pytest.mark.render
 @pytest.mark.parametrize("module", scripted_modules())
-def test_every_scene_renders_as_video_as_long_as_its_script(module, preview_renders):
+def test_every_scene_renders_as_video_as_long_as_its_script(module, preview_renders, tmp_path):
     script = load_script(lesson_of(module))
     videos = preview_renders[module].checked()
     assert [video.stem for video in videos] == [scene.name for scene in script.scenes]
     for video, scene in zip(videos, script.scenes, strict=True):
         assert duration(video) == pytest.approx(scene.seconds, abs=1.5 * PREVIEW_FRAME_S), scene.name
         assert find_rendered(module, scene.name) is not None   # show_scene takes whatever render exists
+        last = load_rgb(grab_frame(video, tmp_path / f"{scene.name}.png", "last"))
+        assert np.abs(last - last[0, 0]).max() > 0.25, f"{scene.name} ends on a blank frame"
 
 
 def test_find_rendered_takes_the_best_quality_there_is(tmp_path):

@@ -4,6 +4,7 @@ The decks are built from the session's preview renders into a temporary site/ se
 opened in headless Chromium and driven with the arrow key as a teacher would.
 """
 import functools
+import re
 import http.server
 import threading
 
@@ -12,7 +13,7 @@ import pytest
 from tests.conftest import PREVIEW_RENDER_TIMEOUT_S
 
 from animations.narration import SceneScript, load_script, parse_script
-from animations.render import deck_stem, lesson_modules, scripted_modules
+from animations.render import lesson_modules, scripted_modules
 from animations.segment import lesson_of
 from animations.slides import beat_cuts, build_deck, clip_name, main, reveal_files
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
@@ -50,13 +51,25 @@ def test_a_lesson_without_a_module_or_a_script_is_named(capsys):
 
 @pytest.fixture(scope="session")
 def decks(preview_renders, tmp_path_factory):
-    """Every scripted lesson's deck, built from the preview renders into a temporary site/slides/."""
+    """Every rendered lesson's deck, built from the preview renders into a temporary site/slides/:
+    (site folder, {module: deck path, or the error that stopped its render or its build})."""
     site = tmp_path_factory.mktemp("site")
     built = {}
-    for module in scripted_modules():
-        preview_renders[module].checked()
-        built[module] = build_deck(module, "p", site / "slides", clips=tmp_path_factory.mktemp(f"clips_{module}"))
+    for module, rendered in preview_renders.items():
+        try:
+            rendered.checked()
+            built[module] = build_deck(module, "p", site / "slides", clips=tmp_path_factory.mktemp(f"clips_{module}"))
+        except (RuntimeError, FileNotFoundError, ValueError) as error:
+            built[module] = error
     return site, built
+
+
+def deck_of(decks, module) -> str:
+    """The deck's file name under slides/, or its error raised again."""
+    _, built = decks
+    if isinstance(built[module], Exception):
+        raise RuntimeError(f"no deck for {module}") from built[module]
+    return built[module].name
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +135,7 @@ def test_deck_steps_through_every_beat_offline(module, decks, site_server, chrom
     beats = sum(len(scene.beats) for scene in script.scenes)
     page = chromium.new_page()
     seen = watch(page)
-    page.goto(f"{site_server}/slides/{deck_stem(module)}.html")
+    page.goto(f"{site_server}/slides/{deck_of(decks, module)}")
     page.wait_for_function("window.Reveal && Reveal.isReady()")
     assert page.evaluate("Reveal.getTotalSlides()") == beats + 1   # the title card, then one step per beat
     indices = step_through(page)
@@ -136,7 +149,8 @@ def test_deck_steps_through_every_beat_offline(module, decks, site_server, chrom
 @pytest.mark.render
 @pytest.mark.parametrize("module", scripted_modules())
 def test_deck_loads_nothing_from_the_network(module, decks):
-    _, built = decks
-    html = built[module].read_text(encoding="utf-8")
-    assert "http://" not in html and "https://" not in html
+    site, _ = decks
+    html = (site / "slides" / deck_of(decks, module)).read_text(encoding="utf-8")
+    remote = re.findall(r'(?:src|href|data-background-[a-z]+)="((?:https?:)?//[^"]*)"', html)
+    assert remote == [], f"the deck loads {remote}"
     assert html.count("data-background-video=") == sum(len(s.beats) for s in load_script(lesson_of(module)).scenes)
