@@ -180,3 +180,20 @@ def test_the_chunk_slider_past_the_last_chunk_says_so():
     last, _ = explorer.draw(model, 24, 24, 2, 0.2, 0)
     past, _ = explorer.draw(model, 24, 24, 2, 0.2, 5)
     assert past != last and past.startswith("There is no chunk 5") and past.endswith(last)
+
+
+def test_lesson08_narration_claims_hold_for_the_numbers_the_scenes_draw():
+    """animations/scripts/08.md words the scenes' numbers; each claim it makes is checked against them."""
+    sizes, counts = scene.SSD_SIZES, scene.arithmetic()
+    x, M, terms, y_loop = scene.example()
+    assert torch.equal(M.triu(1), torch.zeros_like(M))                                 # "above the diagonal: zero"
+    rows, past = slice(scene.FOCUS * scene.CHUNK, (scene.FOCUS + 1) * scene.CHUNK), slice(0, scene.FOCUS * scene.CHUNK)
+    assert torch.linalg.matrix_rank(M[rows, past]) <= scene.STATE                      # "that block has low rank"
+    assert counts.ssd_matmul / (counts.ssd_matmul + counts.ssd_other) > 0.95           # "almost all matmul"
+    assert counts.mamba1_other < (counts.ssd_matmul + counts.ssd_other) / 5            # "far fewer operations"
+    ssd_state = sizes["heads"] * sizes["head_dim"] * sizes["state"]
+    assert ssd_state == 4 * scene.mamba1_dim() * scene.MAMBA1_STATE                    # "a state four times larger"
+    for dtype in ("float32", "bf16"):                                                   # "under a third of the time"
+        assert counts.forward[("mamba_ssm Triton SSD", dtype)] < counts.forward[
+            ("kernels.selective_scan (Mamba-1)", dtype)] / 3
+    assert len(scene.family_rows()) == 6                                                # "six models"
