@@ -535,12 +535,20 @@ def floors() -> Floors:
                   int(share))
 
 
+BYTES_FLOOR = r"\frac{\text{bytes}}{\text{copy bandwidth}}"
+FLOOR_PARTS = (3, 5, 7)                           # where each floor sits in ceiling_equation's parts
+
+
+def byte_floor_equation() -> MathTex:
+    """t ≥ bytes / copy bandwidth: BytesToTime's bound, which ceiling_equation grows out of."""
+    return equation("t", r"\ge", BYTES_FLOOR, size=38, color=VANISHING).move_to([0, 2.0, 0])
+
+
 def ceiling_equation() -> MathTex:
     """t ≥ max(bytes / copy bandwidth, exps / SFU rate, instructions / issue rate), one coloured part per floor."""
-    parts = equation(r"t \ge \max\Big(", r"\frac{\text{bytes}}{\text{copy bandwidth}}", r",\ ",
-                     r"\frac{\text{exps}}{\text{SFU rate}}", r",\ ", r"\frac{\text{instructions}}{\text{issue rate}}",
-                     r"\Big)", size=38)
-    for index, colour in zip((1, 3, 5), CEILING_COLOURS, strict=True):
+    parts = equation("t", r"\ge", r"\max\Big(", BYTES_FLOOR, r",\ ", r"\frac{\text{exps}}{\text{SFU rate}}", r",\ ",
+                     r"\frac{\text{instructions}}{\text{issue rate}}", r"\Big)", size=38)
+    for index, colour in zip(FLOOR_PARTS, CEILING_COLOURS, strict=True):
         parts[index].set_color(colour)
     return parts.move_to([0, 2.0, 0])
 
@@ -581,7 +589,9 @@ class ThreeCeilings(Segment):
                       max(ms for times in data.measured.values() for _name, ms in times))
         formula = ceiling_equation()
         with self.beat("floors"):
-            self.play(Write(formula), run_time=2.5)
+            start = byte_floor_equation()
+            self.play(Write(start), run_time=1.2)
+            self.play(TransformMatchingTex(start, formula), run_time=2.0)
         loop = data.loop
         count = equation(plain(f"compiled for sm_90: {loop['instructions_per_element']:.1f} instructions, "
                                f"{loop['exps_per_element']:.0f} exp, {loop['shuffles_per_element']:.1f} shuffles "
@@ -600,7 +610,7 @@ class ThreeCeilings(Segment):
                       *[Transform(old, new) for old, new in zip(small, large[:len(small)], strict=True)],
                       FadeIn(large[len(small):]), run_time=2.0)
         with self.beat("verdict"):
-            self.play(Create(SurroundingRectangle(formula[5], color=EXPLODING, buff=0.08)),
+            self.play(Create(SurroundingRectangle(formula[FLOOR_PARTS[-1]], color=EXPLODING, buff=0.08)),
                       Create(SurroundingRectangle(VGroup(*large[2]), color=EXPLODING, buff=0.06)), run_time=1.2)
 
 
