@@ -1,7 +1,7 @@
 """Build the course as a static site with Sphinx, MyST-NB and sphinx-book-theme.
 
     python -m book.build                    # the students' book into site/ (scenes rendered at 720p)
-    python -m book.build --with-solutions   # the teachers' book, with a solutions page per lesson, into site-teacher/
+    python -m book.build --with-solutions   # the teachers' book, each lesson ending with its solutions: site-teacher/
     python -m book.build --open             # build, then serve the site on localhost and print its URL
 
 Notebooks run once, cached in build/book/jupyter_cache: a rebuild after a prose change takes seconds. A cell that
@@ -14,7 +14,6 @@ import argparse
 import functools
 import http.server
 import os
-import re
 import shutil
 import sys
 import time
@@ -32,17 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 WORK = ROOT / "build" / "book"
 OUTPUTS = {False: ROOT / "site", True: ROOT / "site-teacher"}  # by with_solutions
-LESSON = re.compile(r"(\d\d)_(\w+)\.ipynb")
 
 
 class NotebookFailed(RuntimeError):
     """A cell raised while the book's notebooks ran."""
-
-
-def lessons(notebooks: Path) -> list[tuple[str, str, Path]]:
-    """(number, stem, path) of every lesson notebook (not the 00 course map), in order."""
-    found = [(m[1], m[2], p) for p in sorted(notebooks.glob("*.ipynb")) if (m := LESSON.fullmatch(p.name))]
-    return [lesson for lesson in found if lesson[0] != "00"]
 
 
 def scenes_shown(notebooks: Path) -> list[tuple[str, str]]:
@@ -71,48 +63,6 @@ def copy_videos(scenes: list[tuple[str, str]], quality: str, site: Path) -> None
         shutil.copyfile(output_path(module, scene, quality), target)
 
 
-def title_of(notebook: Path) -> str:
-    """A notebook's first Markdown heading, without the #."""
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        heading = re.search(r"^#+\s+(.+)$", cell.source, re.M) if cell.cell_type == "markdown" else None
-        if heading:
-            return heading[1].strip()
-    return notebook.stem
-
-
-def solutions_page(number: str, stem: str, notebook: Path, page: Path) -> str:
-    """The teachers' page for one lesson: the source of lessons/solutions/<stem>.py."""
-    source = os.path.relpath(ROOT / "lessons" / "solutions" / f"{stem}.py", page.parent)
-    return (f"# Solutions {number}: {title_of(notebook)}\n\n"
-            f"The worked solutions of [lesson {number}](../notebooks/{notebook.name})'s exercises, for teachers: "
-            f"`lessons/solutions/{stem}.py`.\n\n"
-            f"```{{literalinclude}} {source}\n:language: python\n```\n")
-
-
-def write_if_changed(path: Path, text: str) -> None:
-    """Write `text` unless the file already holds it (Sphinx re-reads a page whose file is newer)."""
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-
-
-def stage_sources(notebooks: Path, with_solutions: bool, work: Path) -> Path:
-    """The folder Sphinx reads: `notebooks` links to the notebooks (kernels run there, as in the tests), plus
-    solutions/NN_stem.md for the teachers' book. Returns its path."""
-    src = work / ("src-teacher" if with_solutions else "src-student")
-    src.mkdir(parents=True, exist_ok=True)
-    link = src / "notebooks"
-    if link.is_symlink() and link.resolve() != notebooks.resolve():
-        link.unlink()
-    if not link.is_symlink():
-        link.symlink_to(notebooks.resolve(), target_is_directory=True)
-    if with_solutions:
-        (src / "solutions").mkdir(exist_ok=True)
-        for number, stem, notebook in lessons(notebooks):
-            page = src / "solutions" / f"{number}_{stem}.md"
-            write_if_changed(page, solutions_page(number, stem, notebook, page))
-    return src
-
-
 def failed_cell(notebook: Path, error: BaseException) -> str:
     """'cell 7 (code cell 4)' for the cell whose source the execution error quotes, or 'a cell' if none matches."""
     quoted = str(error).split("-" * 18)
@@ -132,13 +82,14 @@ def execution_error(error: BaseException) -> tuple[Path, BaseException] | None:
     return None
 
 
-def sphinx_build(src: Path, out: Path, work: Path, variant: str) -> None:
-    """Run Sphinx's HTML builder (conf.py in book/); a failing notebook raises NotebookFailed naming its cell."""
-    overrides = {"nb_execution_cache_path": str(work / "jupyter_cache")}
-    doctrees = work / f"doctrees-{variant}"
+def sphinx_build(notebooks: Path, out: Path, work: Path, with_solutions: bool) -> None:
+    """Run Sphinx's HTML builder on the notebooks folder itself (conf.py in book/), so kernels run there, as in
+    the tests; a failing notebook raises NotebookFailed naming its cell."""
+    overrides = {"nb_execution_cache_path": str(work / "jupyter_cache"), "book_with_solutions": with_solutions}
+    doctrees = work / ("doctrees-teacher" if with_solutions else "doctrees-student")
     try:
         with docutils_namespace():
-            app = Sphinx(str(src), str(ROOT / "book"), str(out), str(doctrees), "html",
+            app = Sphinx(str(notebooks), str(ROOT / "book"), str(out), str(doctrees), "html",
                          confoverrides=overrides, status=sys.stdout, warning=sys.stderr, keep_going=True)
             app.build()
     except Exception as error:
@@ -152,7 +103,7 @@ def sphinx_build(src: Path, out: Path, work: Path, variant: str) -> None:
 
 def write_index(site: Path) -> None:
     """site/index.html: the landing page is the course map."""
-    target = "notebooks/00_course_map.html"
+    target = "00_course_map.html"
     site.joinpath("index.html").write_text(
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
         f'<title>The course map</title></head><body><a href="{target}">The course map</a></body></html>\n')
@@ -167,9 +118,8 @@ def build(with_solutions: bool = False, quality: str = "m", out: Path | None = N
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # plots become outputs (tests: Agg)
     scenes = scenes_shown(notebooks)
     render_scenes(scenes, quality)
-    src = stage_sources(notebooks, with_solutions, work)
-    sphinx_build(src, site, work, "teacher" if with_solutions else "student")
     copy_videos(scenes, quality, site)
+    sphinx_build(notebooks, site, work, with_solutions)
     write_index(site)
     return site
 
@@ -186,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The `./course book` arguments."""
     parser = argparse.ArgumentParser(prog="./course book", description="Build the course as a static site.")
     parser.add_argument("--with-solutions", action="store_true",
-                        help="the teachers' book, with a solutions page per lesson, into site-teacher/")
+                        help="the teachers' book (each lesson ends with its solutions) into site-teacher/")
     parser.add_argument("-q", "--quality", default="m", choices=sorted(QUALITY_FOLDERS),
                         help="the scenes' video quality (default m, 720p30; l is 480p15 and quicker)")
     parser.add_argument("--out", type=Path, help="build into this folder instead of site/ (site-teacher/)")

@@ -1,17 +1,18 @@
-"""Sphinx configuration of the course book. book/build.py runs Sphinx on a staging folder (build/book/src-*)
-whose `notebooks` entry links to the repository's notebooks/, so the kernels run there, as in the tests."""
+"""Sphinx configuration of the course book. book/build.py runs Sphinx with notebooks/ as the source folder, so
+the kernels run there, as in tests/test_notebooks.py, and this folder (book/) as the configuration folder."""
 project = "From plain RNNs to Mamba to a Triton scan kernel"
 html_title = "Linear RNNs to Mamba"
 author = "the course authors"
 copyright = "the course authors"
 
 extensions = ["myst_nb", "book.extension"]
-root_doc = "notebooks/00_course_map"  # the landing page is the course map; site/index.html points to it
+root_doc = "00_course_map"  # the landing page is the course map; site/index.html points to it
 exclude_patterns = ["**/.ipynb_checkpoints"]
 
 # Maths: MathJax 3 from node_modules (book.extension copies it into _static/mathjax), never from a CDN.
 mathjax_path = "mathjax/tex-chtml.js"
 myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_dmath_double_inline = True  # $$...$$ inside a paragraph is display maths, as JupyterLab shows it
 
 # Notebooks run once and are cached (build/book/jupyter_cache): a prose change rebuilds in seconds.
 nb_execution_mode = "cache"
@@ -32,6 +33,8 @@ html_theme_options = {
     "use_fullscreen_button": False,
     "navigation_with_keys": True,
 }
+html_context = {"default_mode": "light"}  # an explicit mode: the theme logs an error without one
+html_favicon = "static/favicon.svg"  # without one, Chromium asks for /favicon.ico and logs the 404
 html_static_path = ["static"]
 html_css_files = ["book.css"]
 html_last_updated_fmt = None

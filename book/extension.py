@@ -1,7 +1,9 @@
-"""The book's Sphinx extension: the sidebar's table of contents, scenes as video files, MathJax served locally.
+"""The book's Sphinx extension: the sidebar, solutions for teachers, scenes as video files, MathJax served locally.
 
-- The landing page (the course map notebook) gets a hidden toctree listing every lesson, then any solutions
-  page, so the theme draws the sidebar and the previous/next links.
+- The landing page (the course map notebook) gets a hidden toctree listing every lesson, so the theme draws the
+  sidebar and the previous/next links.
+- In the teachers' book (book_with_solutions), each lesson NN_<stem> ends with the source of
+  lessons/solutions/<stem>.py.
 - A cell that calls show_scene("lessonNN_stem", "Scene") prints its video as megabytes of base64; on the page
   that output becomes a <video> of videos/<module>/<Scene>.mp4, which book/build.py copies next to the pages.
 - MathJax 3 (node_modules/mathjax/es5) is copied into _static/mathjax, where conf.py's mathjax_path points.
@@ -9,15 +11,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 from docutils import nodes
+from myst_nb.sphinx_ import NbMetadataCollector
 from sphinx.application import Sphinx
 
 ROOT = Path(__file__).resolve().parent.parent
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5"
+LESSON_DOC = re.compile(r"\d\d_(\w+)")  # docname NN_<stem>: lesson NN, stem as in lessons/<stem>.py
 SHOW_SCENE = re.compile(r"""show_scene\(\s*["'](\w+)["']\s*,\s*["'](\w+)["']""")
 
 
@@ -39,24 +44,44 @@ def video_html(module: str, scene: str, depth: int) -> str:
             f"(animations/{module}.py)</figcaption></figure>")
 
 
+def markdown_cell(cell_id: str, source: str) -> dict:
+    """A notebook Markdown cell (nbformat 4.5)."""
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": source}
+
+
 def toctree_cell(docnames: list[str], root_doc: str) -> dict:
-    """A Markdown cell holding a hidden toctree: the lessons, then the solutions pages (if any)."""
-    here = root_doc.rsplit("/", 1)[0]
-    lessons = [d.rsplit("/", 1)[1] for d in docnames if d.startswith(f"{here}/") and d != root_doc]
-    solutions = [f"../{d}" for d in docnames if d.startswith("solutions/")]
-    blocks = [("Lessons", lessons), ("Solutions (teachers)", solutions)]
-    source = "\n\n".join(f"```{{toctree}}\n:hidden:\n:caption: {caption}\n\n" + "\n".join(entries) + "\n```"
-                         for caption, entries in blocks if entries)
-    return {"cell_type": "markdown", "metadata": {}, "source": source}
+    """A Markdown cell holding a hidden toctree of every lesson, in order."""
+    lessons = [d for d in sorted(docnames) if LESSON_DOC.fullmatch(d) and d != root_doc]
+    return markdown_cell("book-toctree", "```{toctree}\n:hidden:\n:caption: Lessons\n\n" + "\n".join(lessons) + "\n```")
 
 
-def add_toctree(app: Sphinx, docname: str, source: list[str]) -> None:
-    """source-read: append the toctree cell to the landing page's notebook JSON."""
-    if docname != app.config.root_doc:
-        return
-    notebook = json.loads(source[0])
-    notebook["cells"].append(toctree_cell(sorted(app.env.found_docs), docname))
-    source[0] = json.dumps(notebook)
+def solutions_cell(stem: str, srcdir: Path) -> dict | None:
+    """A Markdown cell showing lessons/solutions/<stem>.py, or None for a lesson without one."""
+    path = ROOT / "lessons" / "solutions" / f"{stem}.py"
+    if not path.exists():
+        return None
+    include = os.path.relpath(path, srcdir)
+    return markdown_cell("book-solutions", f"## Solutions (teachers' edition)\n\nThe worked solutions of this "
+                         f"lesson's exercises, `lessons/solutions/{stem}.py`:\n\n"
+                         f"```{{literalinclude}} {include}\n:language: python\n```\n")
+
+
+def added_cells(app: Sphinx, docname: str) -> list[dict]:
+    """The cells the book adds to a notebook: the toctree on the landing page, solutions in the teachers' book."""
+    if docname == app.config.root_doc:
+        return [toctree_cell(list(app.env.found_docs), docname)]
+    lesson = LESSON_DOC.fullmatch(docname)
+    solutions = solutions_cell(lesson[1], Path(app.srcdir)) if lesson and app.config.book_with_solutions else None
+    return [solutions] if solutions else []
+
+
+def add_cells(app: Sphinx, docname: str, source: list[str]) -> None:
+    """source-read: append the book's cells to the notebook's JSON (code cells, and so the cache, unchanged)."""
+    cells = added_cells(app, docname)
+    if cells:
+        notebook = json.loads(source[0])
+        notebook["cells"].extend(cells)
+        source[0] = json.dumps(notebook)
 
 
 def cell_source(cell: nodes.Element) -> str:
@@ -78,6 +103,11 @@ def replace_scene_videos(app: Sphinx, doctree: nodes.document) -> None:
             node.replace_self(nodes.raw("", video_html(module, scene, depth), format="html"))
 
 
+def drop_widget_state(app: Sphinx, doctree: nodes.document) -> None:
+    """doctree-read: no ipywidgets state (tens of KB of JSON) on the page; the explorers show a still instead."""
+    NbMetadataCollector.get_js_files(app.env, app.env.docname).pop("ipywidgets_state", None)
+
+
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     """build-finished: copy MathJax into the site (once; it is 24 MB and never changes between builds)."""
     target = Path(app.outdir) / "_static" / "mathjax"
@@ -87,8 +117,17 @@ def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
         shutil.copytree(MATHJAX, target, dirs_exist_ok=True)
 
 
+def keep_outputs_in_build(app: Sphinx) -> None:
+    """builder-inited, after MyST-NB's: write executed notebooks and images under the doctrees folder (build/),
+    not into a jupyter_execute/ folder beside the site (the repository root for site/)."""
+    app.env.mystnb_config = app.env.mystnb_config.copy(output_folder=str(Path(app.doctreedir) / "jupyter_execute"))
+
+
 def setup(app: Sphinx) -> dict:
-    app.connect("source-read", add_toctree)
+    app.connect("builder-inited", keep_outputs_in_build, priority=900)
+    app.add_config_value("book_with_solutions", False, "env", bool)
+    app.connect("source-read", add_cells)
     app.connect("doctree-read", replace_scene_videos)
+    app.connect("doctree-read", drop_widget_state)
     app.connect("build-finished", copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
