@@ -177,6 +177,7 @@ class BackwardSignal(Segment):
             for t in reversed(range(CELLS)):  # both rows take each backward step at the same time
                 self.play(*self._step(rows, curves, reference, t), run_time=0.7)
         ratios = {s: float(curves[s][0] / curves[s][-1]) for s in SCALES}
+        assert ratios[0.5] < 1 < ratios[3.0], f"the script's 'read' says one shrinks, one grows: {ratios}"
         with self.beat("read"):
             self.play(FadeIn(caption(f"‖∂h₈/∂h₁‖ / ‖∂h₈/∂h₈‖ = {scientific(ratios[0.5])} at scale 0.5, "
                                      f"{scientific(ratios[3.0])} at scale 3 (autograd, 32-unit tanh RNN)")),
@@ -257,9 +258,14 @@ class LstmGates(Segment):
         with self.beat("measured"):
             self.play(FadeIn(bars[0]), run_time=0.8)
             self.play(LaggedStart(*[FadeIn(bar, shift=0.2 * RIGHT) for bar in bars[1:]], lag_ratio=0.6), run_time=3)
+        factors = lstm_factors()
+        # what the script's 'verdict' says: the bias slows the decay, and every factor stays below 1
+        biased = [factors[name] for name in factors if "forget bias" in name]
+        assert biased == sorted(biased) and max(factors.values()) < 1, f"the narration no longer holds: {factors}"
         with self.beat("verdict"):
-            self.play(FadeIn(caption(f"per-step factor of ‖∂h_T/∂x_t‖ at initialisation, T = {LSTM_LENGTH}: "
-                                     "below 1 in every model, so over long spans it still vanishes")), run_time=1)
+            self.play(FadeIn(caption(f"gradient reaching each input, at init, T = {LSTM_LENGTH}: every factor "
+                                     f"≤ {max(factors.values()):.3f} < 1, so over long spans it still vanishes")),
+                      run_time=1)
 
     @staticmethod
     def _bars() -> VGroup:
@@ -285,6 +291,7 @@ class RnnClosing(Segment):
 
     def construct(self):
         factors = per_step_factors()
+        assert factors[0.5] < 1 < factors[3.0], f"the script says the gradient fades or blows up: {factors}"
         result = f"Measured per step back: ×{factors[0.5]:.2f} at weight scale 0.5, ×{factors[3.0]:.2f} at scale 3"
         card = closing_card(result, "Next: drop the tanh. Can a linear recurrence be computed fast? (lesson 02)")
         card.scale_to_fit_width(min(card.width, FRAME_TEXT_WIDTH))

@@ -88,6 +88,7 @@ class ClosedForm(Segment):
             self.play(FadeIn(product, shift=0.2 * DOWN), run_time=1.2)
             self.play(FadeIn(cost), run_time=1)
         defects = superposition_defects()
+        assert defects["linear"] < 1e-12 < 0.01 < defects["tanh between"], f"'stacking' no longer holds: {defects}"
         stack = stacked(label("Stack layers, a per-token tanh between them: still a nonlinear model", SMALL_SIZE),
                         label(f"superposition defect  ‖f(a + b) − f(a) − f(b)‖ / ‖f(a + b)‖:  "
                               f"{scientific(defects['linear'])} linear,  {defects['tanh between']:.2f} with tanh",
@@ -155,6 +156,7 @@ class WorkedExample(Segment):
             self.play(FadeIn(factors), run_time=1.5)
         n = example["n"]
         direct, eigen = example["W^n (matrix_power)"], example["W^n (P diag(λ^n) P^-1)"]
+        assert float((direct - eigen).abs().max()) < 1e-12, "the script's 'check' says they agree to rounding"
         gap = scientific(float((direct - eigen).abs().max()))
         check = stacked(equation(rf"W^{{{n}}} = {matrix_tex(direct, 5)}", size=32),
                         equation(rf"\text{{{n} matrix products vs. }} P\Lambda^{{{n}}}P^{{-1}}:"
@@ -172,6 +174,8 @@ class WorkedExample(Segment):
     def _slips() -> VGroup:
         """A heading, then each way of writing Wⁿ with its largest miss of W at n = 1 (only the right one is 0)."""
         rows = [label("the check by hand: at n = 1 it must give W", SMALL_SIZE, MUTED)]
+        right = [name for name, error in slip_errors().items() if error < 1e-12]
+        assert right == ["right: P Λⁿ P⁻¹"], f"the script's 'slips' says only the right order gives W: {right}"
         for name, error in slip_errors().items():
             colour = STABLE if error < 1e-12 else EXPLODING
             verdict = "= W" if error < 1e-12 else f"misses by {error:.1f}"

@@ -182,6 +182,8 @@ class HalfPairs(Segment):
         half[2].set_color(ACCENT)
         with self.beat("half"):
             self.play(TransformMatchingTex(full, half), run_time=2)
+        assert all(kept < H and max(errors) < 1e-10 for _, kept, H, *errors in half_pair_errors()), \
+            "the script's 'measured' says both forms agree to rounding with fewer states"
         table = self._table().next_to(pair, DOWN, buff=0.55)
         with self.beat("measured"):
             self.play(FadeIn(table[0]), run_time=0.6)
@@ -218,8 +220,12 @@ class ComplexCost(Segment):
                        r"\end{pmatrix}").shift(1.5 * UP)
         with self.beat("block"):
             self.play(Write(lam), run_time=2)
+        costs = combine_costs()
+        complex_form, block = costs["complex number"], costs["2 × 2 real block"]
+        assert all(complex_form[kind] < block[kind] for kind in ("multiplies", "adds")), \
+            f"the script's 'count' says the complex form needs fewer operations: {costs}"
         rows = [label("one step of the scan's combine, operations counted by running it", SMALL_SIZE, MUTED)]
-        for name, tally in combine_costs().items():
+        for name, tally in costs.items():
             colour = STABLE if name == "complex number" else FOREGROUND
             rows.append(label(f"{name}:  {tally['multiplies']} multiplies, {tally['adds']} adds", LABEL_SIZE,
                               colour))
@@ -237,11 +243,14 @@ class HermitianInverse(Segment):
         question = equation("P^{-1}", r"\overset{?}{=}", r"P^{\mathsf{H}}").shift(1.6 * UP)
         with self.beat("question"):
             self.play(Write(question), run_time=1.5)
+        errors = hermitian_errors()
+        assert errors["rotation blocks (W normal)"] < 1e-12 and errors["random real 4 × 4"] > 0.1, \
+            f"the script's 'measured' says yes for the normal W, not at all for the random one: {errors}"
         rows = [VGroup(label(name, SMALL_SIZE), equation(rf"\frac{{\lVert P^{{\mathsf{{H}}}} - P^{{-1}}\rVert}}"
                                                           rf"{{\lVert P^{{-1}}\rVert}} = \text{{{scientific(error)}}}",
                                                           size=34, color=STABLE if error < 1e-9 else EXPLODING)
                        ).arrange(RIGHT, buff=0.6)
-                for name, error in hermitian_errors().items()]
+                for name, error in errors.items()]
         VGroup(*rows).arrange(DOWN, buff=0.5, aligned_edge=RIGHT).shift(0.6 * DOWN)
         with self.beat("measured"):
             self.play(LaggedStart(*[FadeIn(row) for row in rows], lag_ratio=0.6), run_time=2)
