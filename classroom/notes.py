@@ -7,6 +7,7 @@
 A template, `classroom/notes/templates/NN.md`, is the teacher's prose with placeholders in double braces:
 
     {{name}} or {{name:.3f}}           a number from the lesson's `numbers` (computed by lessons/ functions)
+    {{embedded}}                       the scenes the notebook shows (its show_scene calls)
     {{projection}}                     the scenes to project, from animations/scripts/NN.md when it exists
                                        (seconds and the first beat's narration), else the scene classes
     {{explorer Class key=value ...}}   an explorer setting: checked against the widget's sliders, and the
@@ -25,6 +26,7 @@ import cmath
 import contextlib
 import importlib
 import io
+import json
 import math
 import re
 import sys
@@ -55,11 +57,13 @@ from lessons.utils import results_path
 
 NOTES = Path(__file__).resolve().parent / "notes"
 TEMPLATES = NOTES / "templates"
+NOTEBOOKS = NOTES.parent.parent / "notebooks"
 STEMS = {"01": "rnn", "02": "linear_rnn", "03": "complex_rnn", "04": "scan", "05": "lru", "06": "ssm",
          "07": "memory_traffic", "08": "ssd"}
 SESSION_MINUTES = 50
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<body>[^{}]+?)\s*\}\}")
 SETTING = re.compile(r'(?P<key>\w+)=(?P<value>"[^"]*"|\S+)')
+SHOW_SCENE = re.compile(r"show_scene\(\s*[\"']\w+[\"']\s*,\s*[\"'](\w+)[\"']")
 TIMING_ROW = re.compile(r"^\|\s*(?P<minutes>\d+)\s*\|")
 SUMMARY_CHARS = 160
 MIN_SUMMARY_CHARS = 60
@@ -77,6 +81,11 @@ def lesson_key(lesson: str | int) -> str:
     if key not in STEMS:
         raise ValueError(f"`lesson` must be one of {sorted(STEMS)} (or 1…8), got {lesson!r}")
     return key
+
+
+def notebook_path(lesson: str) -> Path:
+    """'04' -> notebooks/04_scan.ipynb."""
+    return NOTEBOOKS / f"{lesson}_{STEMS[lesson]}.ipynb"
 
 
 def scene_module(lesson: str) -> str:
@@ -377,6 +386,21 @@ def projection_rows(lesson: str) -> tuple[str, list[tuple[str, str, str]]]:
     return f"the scene classes of `animations/{scene_module(lesson)}.py` (no narration script yet)", rows
 
 
+def embedded_scenes(lesson: str) -> list[str]:
+    """The scenes the lesson's notebook shows with show_scene, in notebook order."""
+    notebook = json.loads(notebook_path(lesson).read_text(encoding="utf-8"))
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    return SHOW_SCENE.findall(code)
+
+
+def render_embedded(lesson: str) -> str:
+    """'`A`', '`A` and `B`', '`A`, `B` and `C`': the notebook's scenes in words."""
+    names = [f"`{name}`" for name in embedded_scenes(lesson)]
+    if not names:
+        raise ValueError(f"{notebook_path(lesson).name} shows no scene, so the notes cannot say which it embeds")
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def render_projection(lesson: str) -> str:
     """The projection table and the command that renders it."""
     source, rows = projection_rows(lesson)
@@ -399,6 +423,8 @@ def fill(lesson: str, template: str) -> str:
         body = match["body"]
         if body == "projection":
             return render_projection(lesson)
+        if body == "embedded":
+            return render_embedded(lesson)
         if body == "carry-mistakes":
             return render_carry_mistakes()
         if body.startswith("explorer "):
