@@ -295,9 +295,9 @@ class ClosingCard(Segment):
                             "Next: let the input choose the step size Δ (lesson 06)")
         result, bridge = card
         delta = equation(r"\lambda = \exp(\Delta\, a)", r"\qquad \Delta > 0,\ \operatorname{Re} a < 0")
-        delta.next_to(card, DOWN, buff=0.8)
+        VGroup(result, delta, bridge).arrange(DOWN, buff=0.6).move_to(DOWN * 0.6)   # result, Δ view, next lesson
         with self.beat("result"):
-            self.play(FadeIn(equation(*LAMBDA_FORM).next_to(card, UP, buff=0.8)), FadeIn(result), run_time=1.2)
+            self.play(FadeIn(equation(*LAMBDA_FORM).next_to(result, UP, buff=0.8)), FadeIn(result), run_time=1.2)
         with self.beat("bridge"):
             self.play(Write(delta), run_time=1.5)
             self.play(FadeIn(bridge, shift=UP * 0.2), run_time=1)
