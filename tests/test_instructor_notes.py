@@ -125,6 +125,11 @@ def test_verdicts_are_what_the_checks_answer(lesson):
         assert result.message.startswith("✔ Right." if verdict.right else "✘ Not yet."), name
 
 
+def test_the_index_links_every_lesson():
+    index = (notes.NOTES / "README.md").read_text(encoding="utf-8")
+    assert re.findall(r"\]\((\d\d)\.md\)", index) == LESSONS
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="`lesson` must be one of"):
         notes.generate(9)
