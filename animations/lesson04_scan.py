@@ -32,6 +32,7 @@ TABLE_N = 1024                                    # the length the work/depth ta
 PROCESSORS = (4, 32, 1024)                        # a few cores, a few warps, one processor per element
 ALGORITHM_NAMES = {"sequential": "loop", "hillis_steele": "Hillis–Steele", "blelloch": "Brent–Kung",
                    "chunked": f"chunked ({CHUNK})"}
+DEFECT_SAMPLES = 1000                             # random triples the associativity check draws
 RECURRENCE = r"h_t = a_t\, h_{t-1} + b_t"
 
 
@@ -113,7 +114,7 @@ def reset_sentence(a: torch.Tensor, b: torch.Tensor) -> str:
             f"(every a = 1) is {number(b[:r + 2].sum())}")
 
 
-def measured_defects(samples: int = 1000) -> tuple[float, float]:
+def measured_defects(samples: int = DEFECT_SAMPLES) -> tuple[float, float]:
     """(associativity defect, identity defect) of lessons.scan.combine on random float64 pairs, seeded."""
     generator = torch.Generator().manual_seed(0)
     x, y, z = (random_pairs((samples,), generator, torch.float64) for _ in range(3))   # each (samples,)
@@ -155,6 +156,11 @@ class CombineOperator(Segment):
     def construct(self):
         heading = title("Two steps are one step")
         self.add(heading)
+        self.derive_operator()
+        self.associativity(heading)
+
+    def derive_operator(self):
+        """Beats recurrence, substitute, operator: h₂ multiplied out, read as a pair (gate, token)."""
         with self.beat("recurrence"):
             one = equation(r"h_1", "=", r"a_1", r"h_0", "+", r"b_1").move_to(UP * 1.2)
             self.play(Write(one), run_time=1.5)
@@ -174,6 +180,9 @@ class CombineOperator(Segment):
             operator[7].set_color(STABLE)
             self.play(Write(operator), run_time=2)
             self.play(FadeIn(label("a gate and a token, again", SMALL_SIZE, MUTED).next_to(operator, DOWN)))
+
+    def associativity(self, heading):
+        """Beats associative, grouping: the law, the identity, their measured defects, and why grouping is a tree."""
         with self.beat("associative"):
             self.play(FadeOut(Group(*[m for m in self.mobjects if m is not heading])), run_time=0.6)
             law = equation(r"(x \circ y) \circ z", "=", r"x \circ (y \circ z)").move_to(UP * 1.3)
@@ -181,8 +190,8 @@ class CombineOperator(Segment):
             self.play(Write(law), run_time=1.5)
             self.play(Write(unit), run_time=1.2)
             assoc, ident = measured_defects()
-            measured = label(f"on 1000 random float64 triples: max |(x∘y)∘z − x∘(y∘z)| = {scientific(assoc)},  "
-                             f"max |(1, 0)∘x − x| = {scientific(ident)}", SMALL_SIZE, FOREGROUND)
+            measured = label(f"on {DEFECT_SAMPLES} random float64 triples: max |(x∘y)∘z − x∘(y∘z)| = "
+                             f"{scientific(assoc)},  max |(1, 0)∘x − x| = {scientific(ident)}", SMALL_SIZE, FOREGROUND)
             self.play(FadeIn(measured.next_to(unit, DOWN, buff=0.6)), run_time=0.8)
         with self.beat("grouping"):
             self.play(FadeOut(VGroup(unit, measured)), law.animate.shift(UP * 0.3), run_time=0.6)
