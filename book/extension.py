@@ -61,7 +61,7 @@ def solutions_cell(stem: str, srcdir: Path) -> dict | None:
     if not path.exists():
         return None
     include = os.path.relpath(path, srcdir)
-    return markdown_cell("book-solutions", f"## Solutions (teachers' edition)\n\nThe worked solutions of this "
+    return markdown_cell("book-solutions", f"## Solutions (for teachers)\n\nThe worked solutions of this "
                          f"lesson's exercises, `lessons/solutions/{stem}.py`:\n\n"
                          f"```{{literalinclude}} {include}\n:language: python\n```\n")
 
