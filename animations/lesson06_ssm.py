@@ -22,6 +22,7 @@ from animations.style import (ACCENT, EXPLODING, FOREGROUND, LABEL_SIZE, MUTED, 
 from lessons.ssm import (HAND_SET_A, MambaBlock, hand_set_deltas, lti_gate, ssm_matrix, state_contents,
                          symbol_share, toeplitz_gap, zoh_euler_gap)
 from lessons.tasks import FIRST_SYMBOL, encode
+from lessons.utils import seeded
 
 TEXT = "..a....b.....c."
 CELL, GAP, LEFT_EDGE = 0.5, 0.22, -4.3
@@ -182,9 +183,15 @@ def signed(value) -> str:
     return f"{float(value):g}".replace("-", "−")
 
 
+def example_block() -> MambaBlock:
+    """The MambaBlock the notation table and the diagram read: seeded, so its random Δ init is the same every render."""
+    with seeded(0):
+        return MambaBlock(BLOCK["d_model"])
+
+
 def notation_rows() -> list[tuple[str, str, str]]:
     """(SSM symbol as TeX, linear-RNN name, this course's MambaBlock value) for the notation table."""
-    block = MambaBlock(BLOCK["d_model"])
+    block = example_block()
     A = -torch.exp(block.A_log.detach())                                     # (d_inner, N)
     delta = F.softplus(block.dt_proj.bias.detach())                          # (d_inner,) Δ at init for x = 0
     n = block.d_state
@@ -291,7 +298,7 @@ class ConvolutionBreaks(Segment):
 
 def block_shapes() -> dict[str, tuple[int, ...]]:
     """Tensor shapes inside a real MambaBlock on a (1, L, d_model) input."""
-    block = MambaBlock(BLOCK["d_model"])
+    block = example_block()
     x = torch.randn(1, BLOCK["length"], BLOCK["d_model"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         s = block.select(x)
