@@ -281,3 +281,14 @@ def test_teachers_book_ends_each_lesson_with_its_solutions(teacher_site):
         text = page_text(teacher_site / f"{notebook.stem}.html")
         assert "Solutions (for teachers)" in text, f"{notebook.stem}.html has no solutions section"
         assert longest_line(solution_file(notebook)) in text, f"{notebook.stem}.html misses {solution_file(notebook)}"
+
+
+@pytest.mark.browser
+@BUILD_TIMEOUT
+def test_every_plot_is_on_its_page(student_site):
+    """Each plt.show() in a lesson is an image on its page (a non-inline Matplotlib backend would drop them)."""
+    for notebook in lesson_notebooks():
+        shows = sum(cell.source.count("plt.show()") for cell in nbformat.read(notebook, as_version=4).cells
+                    if cell.cell_type == "code")
+        images = re.findall(r'<img [^>]*src="_images/', (student_site / f"{notebook.stem}.html").read_text())
+        assert len(images) >= shows, f"{notebook.stem}: {shows} plt.show() calls but {len(images)} plots on the page"
