@@ -292,3 +292,14 @@ def test_every_plot_is_on_its_page(student_site):
                     if cell.cell_type == "code")
         images = re.findall(r'<img [^>]*src="_images/', (student_site / f"{notebook.stem}.html").read_text())
         assert len(images) >= shows, f"{notebook.stem}: {shows} plt.show() calls but {len(images)} plots on the page"
+
+
+@pytest.mark.browser
+@BUILD_TIMEOUT
+def test_each_page_links_to_the_previous_and_next_lesson(student_site):
+    order = ["00_course_map"] + [p.stem for p in lesson_notebooks()]
+    for before, page, after in zip([None, *order[:-1]], order, [*order[1:], None], strict=True):
+        html = (student_site / f"{page}.html").read_text()
+        for side, neighbour in (("left-prev", before), ("right-next", after)):
+            link = re.search(rf'class="{side}"\s+href="([^"]+)"', html)
+            assert (link and link[1]) == (neighbour and f"{neighbour}.html"), f"{page}: {side} is {link and link[1]}"
