@@ -1,10 +1,11 @@
 """The course as a book (./course book): built here, then read page by page in headless Chromium as a learner would.
 
-The students' book is built once per session into a temporary folder, with the scenes at low quality (480p15) to
-keep it quick; notebook runs are cached in build/book/jupyter_cache, as `./course book` caches them. Every page
-must load with no console error, no failed request and no request to another host; every image loads, every
-video plays, every internal link resolves, maths is typeset, and no solution is in it. The teachers' book
-(--with-solutions) reuses the cache. Build times are printed, never asserted.
+The students' book is built once per session into a temporary folder, with the scenes at preview quality
+(216p15, -q p) to keep it quick; notebook runs are cached in build/book/jupyter_cache, as `./course book` caches
+them. Every page must load with no console error, no failed request and no request to another host; every image
+loads, every video plays, every internal link resolves, maths is typeset, every plot is there, previous/next links
+follow the lessons, and no solution is in it. The teachers' book (--with-solutions) reuses the cache and ends each
+lesson with its solutions. A failing cell fails the build, naming it. Build times are printed, never asserted.
 """
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium 
 
 
 def build_book(out: Path, *options: str) -> float:
-    """Run `python -m book.build -q l --out OUT [options]` (as ./course book does); return the seconds it took."""
+    """Run `python -m book.build -q p --out OUT [options]` (as ./course book does); return the seconds it took."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "l", "--out", str(out), *options],
+    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "p", "--out", str(out), *options],
                           cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     assert done.returncode == 0, f"the book did not build:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
@@ -48,7 +49,7 @@ def build_book(out: Path, *options: str) -> float:
 @pytest.fixture(scope="session")
 def student_site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("book") / "site"
-    print(f"\nbook (students', scenes at 480p15): built in {build_book(site):.0f} s")
+    print(f"\nbook (students', scenes at 216p15): built in {build_book(site):.0f} s")
     return site
 
 
@@ -142,7 +143,7 @@ def test_a_failing_cell_fails_the_build_naming_notebook_and_cell(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Map")]),
                    notebooks / "00_course_map.ipynb")
     nbformat.write(nbformat.v4.new_notebook(cells=cells), notebooks / "01_broken.ipynb")
-    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "l", "--out", str(tmp_path / "site"),
+    done = subprocess.run([sys.executable, "-m", "book.build", "-q", "p", "--out", str(tmp_path / "site"),
                            "--notebooks", str(notebooks), "--work", str(tmp_path / "work")],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0
