@@ -249,7 +249,7 @@ def running_hub(state: Path):
             launcher.wait(timeout=120)
         except subprocess.TimeoutExpired:
             pass
-        left = processes_of(uids) + [pid for pid in (proxy_pid, launcher.pid) if pid and _alive(pid)]
+        left = still_running(uids, [proxy_pid, launcher.pid])
         run["left_running"] = left
         for pid in left:
             _kill(pid)
@@ -272,6 +272,17 @@ def wait_until_answering(url: str, launcher: subprocess.Popen, log: Path, timeou
         except TimeoutError:
             continue
     pytest.fail(f"the hub did not come up at {url}; its log ends:\n{log.read_text()[-3000:]}")
+
+
+def still_running(uids: set[int], pids: list[int | None], grace: float = 30) -> list[int]:
+    """The processes of `uids` and those of `pids` still alive after `grace` seconds (kernels notice that their
+    server has gone a moment after it exits)."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = processes_of(uids) + [pid for pid in pids if pid and _alive(pid)]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(1)
 
 
 def _alive(pid: int) -> bool:
@@ -300,8 +311,10 @@ def log_in(page, url: str, name: str) -> None:
 
 
 # Runs `code` in the student's running kernel over the Jupyter kernel websocket, as JupyterLab itself does.
-RUN_IN_KERNEL = """async ([base, code]) => {
-  const kernels = await (await fetch(base + 'api/kernels')).json();
+RUN_IN_KERNEL = r"""async ([base, code]) => {
+  // JupyterHub's single-user server wants the _xsrf cookie echoed on cookie-authenticated API calls, GET too.
+  const xsrf = (document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/) || [])[1] || '';
+  const kernels = await (await fetch(base + 'api/kernels', {headers: {'X-XSRFToken': xsrf}})).json();
   const id = kernels[0].id, msgId = crypto.randomUUID();
   const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + base + 'api/kernels/' + id + '/channels');
   return await new Promise((resolve, reject) => {
