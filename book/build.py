@@ -44,23 +44,21 @@ def scenes_shown(notebooks: Path) -> list[tuple[str, str]]:
     return list(dict.fromkeys(calls))
 
 
-def render_scenes(scenes: list[tuple[str, str]], quality: str) -> None:
-    """Render, at `quality`, the scenes that have no video at that quality yet (one Manim run per module)."""
-    missing: dict[str, list[str]] = {}
+def place_videos(scenes: list[tuple[str, str]], quality: str, site: Path) -> None:
+    """Render at `quality` the scenes with no video at that quality yet (one Manim run per lesson), then copy
+    the lesson's videos next to the pages, where book.extension's <video> tags point."""
+    by_module: dict[str, list[str]] = {}
     for module, scene in scenes:
-        if not output_path(module, scene, quality).exists():
-            missing.setdefault(module, []).append(scene)
-    for module, names in missing.items():
-        print(f"rendering {module}: {' '.join(names)} at {QUALITY_FOLDERS[quality]}", flush=True)
-        render(module, names, quality)
-
-
-def copy_videos(scenes: list[tuple[str, str]], quality: str, site: Path) -> None:
-    """Copy each scene's video next to the pages, where book.extension's <video> tags point."""
-    for module, scene in scenes:
-        target = site / video_path(module, scene)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(output_path(module, scene, quality), target)
+        by_module.setdefault(module, []).append(scene)
+    for module, names in by_module.items():
+        missing = [scene for scene in names if not output_path(module, scene, quality).exists()]
+        if missing:
+            print(f"rendering {module}: {' '.join(missing)} at {QUALITY_FOLDERS[quality]}", flush=True)
+            render(module, missing, quality)
+        for scene in names:
+            target = site / video_path(module, scene)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(output_path(module, scene, quality), target)
 
 
 def failed_cell(notebook: Path, error: BaseException) -> str:
@@ -111,14 +109,13 @@ def write_index(site: Path) -> None:
 
 def build(with_solutions: bool = False, quality: str = "m", out: Path | None = None,
           notebooks: Path = NOTEBOOKS, work: Path = WORK) -> Path:
-    """Render the scenes, run Sphinx, copy the videos; return the site's folder."""
+    """Render the scenes and copy them next to the pages, then run Sphinx; return the site's folder."""
     if quality not in QUALITY_FOLDERS:
         raise ValueError(f"`quality` must be one of {sorted(QUALITY_FOLDERS)}, got {quality!r}.")
     site = out or OUTPUTS[with_solutions]
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # plots become outputs (tests: Agg)
     scenes = scenes_shown(notebooks)
-    render_scenes(scenes, quality)
-    copy_videos(scenes, quality, site)
+    place_videos(scenes, quality, site)
     sphinx_build(notebooks, site, work, with_solutions)
     write_index(site)
     return site
