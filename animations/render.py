@@ -61,8 +61,10 @@ def render(module_name: str, scenes: list[str], quality: str = "l", last_frame: 
     if quality not in QUALITY_FOLDERS:
         raise ValueError(f"`quality` must be one of {sorted(QUALITY_FOLDERS)}, got {quality!r}.")
     quality_flags = PREVIEW_FLAGS if quality == "p" else [f"-q{quality}"]
+    # --no_latex_cleanup: Manim's cleanup deletes every .dvi in the shared renders/Tex, including the one another
+    # Manim process (render_lessons runs two) is converting right then; that process then fails on MathTex.
     command = [sys.executable, "-m", "manim", "render", *quality_flags, "--media_dir", str(media_dir),
-               "--disable_caching", "--progress_bar", "none", "-v", "WARNING"]
+               "--disable_caching", "--no_latex_cleanup", "--progress_bar", "none", "-v", "WARNING"]
     command += ["-s"] if last_frame else []
     command += [str(ROOT / "animations" / f"{module_name}.py"), *scenes]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
