@@ -287,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         scenes = scripted_only(parser, args, scenes)
     if args.refresh_references:
         args.quality = "p"   # the visual regression test compares preview renders
+    scenes = {module_name: names for module_name, names in scenes.items() if names}
     if args.last_frame:
         for module_name, names in scenes.items():
             for scene, path in zip(names, render(module_name, names, args.quality, True), strict=True):
