@@ -61,3 +61,22 @@ def test_a_bad_lesson_number_is_named():
 def test_every_committed_script_parses_and_lasts_two_to_four_minutes(lesson):
     script = load_script(lesson)
     assert 120 <= script.seconds <= 240, f"scripts/{lesson}.md lasts {script.seconds:.0f} s, not 2–4 minutes"
+
+
+def test_the_readme_course_map_states_each_segments_length_and_scene_count():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for lesson in lessons_with_scripts():
+        script = load_script(lesson)
+        row = next(line for line in readme.splitlines() if line.startswith(f"| {lesson} |"))
+        assert f"{script.seconds:.0f} s, {len(script.scenes)} scenes" in row, \
+            f"README's course map row {lesson} should say {script.seconds:.0f} s, {len(script.scenes)} scenes"
+
+
+def test_the_readme_states_the_total_minutes_of_animation():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    total = sum(load_script(lesson).seconds for lesson in lessons_with_scripts()) / 60
+    assert f"({total:.1f} minutes for the eight lessons)" in readme
