@@ -54,3 +54,18 @@ def _latency_table(terminalreporter):
     for notebook, control, ms in WIDGET_LATENCIES:
         flag = "" if ms <= LATENCY_TARGET_MS else "   SLOW"
         terminalreporter.write_line(f"{notebook:<28} {control:<40} {ms:7.0f} ms{flag}")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for every browser test of the session: Playwright's sync API runs one instance per
+    thread, so a second `sync_playwright()` opened while another is open fails ("inside the asyncio loop")."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

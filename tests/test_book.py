@@ -26,7 +26,7 @@ import pytest
 from book.build import scenes_shown
 from book.extension import scene_calls, toctree_cell
 from lessons.widgets.rnn import GradientExplorer
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
+from tests.browser import CHROMIUM, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -75,15 +75,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
-
-
-@pytest.fixture(scope="session")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def longest_line(path: Path) -> str:
@@ -223,13 +214,13 @@ def read_page(page, site: Path, base_url: str) -> dict:
 @pytest.mark.browser
 @needs_chromium
 @BUILD_TIMEOUT
-def test_every_page_loads_offline_with_images_videos_links_and_maths(student_site, server, browser):
+def test_every_page_loads_offline_with_images_videos_links_and_maths(student_site, server, chromium):
     site_pages = pages(student_site)
     assert "index.html" in site_pages and "00_course_map.html" in site_pages
     assert {f"{p.stem}.html" for p in lesson_notebooks()} <= set(site_pages)
     videos = 0
     for relative in site_pages:
-        page, problems = open_page(browser, f"{server}/{relative}")
+        page, problems = open_page(chromium, f"{server}/{relative}")
         if relative == "index.html":  # the landing page is the course map
             page.wait_for_url(f"{server}/00_course_map.html")
         report = read_page(page, student_site, server)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, jupyter_lab
+from tests.browser import CHROMIUM, jupyter_lab
 from tests.conftest import WIDGET_LATENCIES
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -31,14 +31,6 @@ ERROR_MARKERS = ("Traceback (most recent call last)", "Error displaying widget",
 def lab(tmp_path_factory):
     with jupyter_lab(NOTEBOOKS, tmp_path_factory.mktemp("lab")) as base_url:
         yield base_url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 ALL_CELLS_RAN = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
@@ -124,8 +116,8 @@ def exercise_explorer(page, notebook: str, index: int, explorer) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_lesson_in_jupyterlab(path, lab, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def test_lesson_in_jupyterlab(path, lab, chromium):
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     try:
         open_and_run_all(page, f"{lab}/lab/tree/notebooks/{path.name}?reset")
         assert not error_outputs(page), f"{path.name} shows errors: {error_outputs(page)}"

@@ -16,7 +16,7 @@ from animations.narration import SceneScript, load_script, parse_script
 from animations.render import lesson_modules, scripted_modules
 from animations.segment import lesson_of
 from animations.slides import beat_cuts, build_deck, clip_name, main, reveal_files
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
+from tests.browser import free_port
 
 VIDEO_READY = 3        # HTMLMediaElement.HAVE_FUTURE_DATA: enough to play on
 STEP_TIMEOUT_MS = 15_000
@@ -88,17 +88,6 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def watch(page) -> dict:
