@@ -1,12 +1,15 @@
 """Helpers for the browser test: a throwaway JupyterLab server and a headless Chromium driven by Playwright."""
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -52,6 +55,25 @@ def write_lab_settings(settings_dir: Path) -> None:
         path = settings_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file handler that does not print a line per request."""
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+@contextmanager
+def static_site(folder: Path):
+    """Serve `folder` on 127.0.0.1 from a background thread; yields the base URL, e.g. http://127.0.0.1:PORT."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
 
 
 @contextmanager

@@ -10,12 +10,9 @@ lesson with its solutions. A failing cell fails the build, naming it. Build time
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,7 +23,7 @@ import pytest
 from book.build import scenes_shown
 from book.extension import scene_calls, toctree_cell
 from lessons.widgets.rnn import GradientExplorer
-from tests.browser import CHROMIUM, free_port
+from tests.browser import CHROMIUM, static_site
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -63,18 +60,8 @@ def teacher_site(student_site, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(student_site):
     """Serve the students' book on 127.0.0.1; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(student_site))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file server that does not log every request to stderr."""
-
-    def log_message(self, *args) -> None:
-        pass
+    with static_site(student_site) as url:
+        yield url
 
 
 def longest_line(path: Path) -> str:

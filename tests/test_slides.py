@@ -3,10 +3,7 @@
 The decks are built from the session's preview renders into a temporary site/ served on 127.0.0.1; every deck is
 opened in headless Chromium and driven with the arrow key as a teacher would.
 """
-import functools
 import re
-import http.server
-import threading
 
 import pytest
 
@@ -16,7 +13,7 @@ from animations.narration import SceneScript, load_script, parse_script
 from animations.render import lesson_modules, scripted_modules
 from animations.segment import lesson_of
 from animations.slides import beat_cuts, build_deck, clip_name, main, reveal_files
-from tests.browser import free_port
+from tests.browser import static_site
 
 VIDEO_READY = 3        # HTMLMediaElement.HAVE_FUTURE_DATA: enough to play on
 STEP_TIMEOUT_MS = 15_000
@@ -76,18 +73,8 @@ def deck_of(decks, module) -> str:
 def site_server(decks):
     """The temporary site on a local HTTP server: its base URL."""
     site, _ = decks
-    handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file handler that does not print a line per request."""
-
-    def log_message(self, format, *args):
-        pass
+    with static_site(site) as url:
+        yield url
 
 
 def watch(page) -> dict:
