@@ -363,6 +363,9 @@ def serve(args: argparse.Namespace) -> int:
     hub = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", str(CONFIG_FILE)], cwd=args.state,
                            env=hub_environment(args), start_new_session=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the hub as cleanly as Ctrl-C does
+    # A shell's background job starts with SIGINT ignored, and Python then keeps it ignored: Ctrl-C (or the test's
+    # SIGINT) would leave the hub running. Take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         wait_until_up(f"{hub_url(args)}hub/api/", hub)
         print(banner(args, isolated), flush=True)

@@ -223,6 +223,12 @@ def course_reachable_by_students():
             folder.chmod(stat.S_IMODE(mode))
 
 
+def ignore_sigint() -> None:
+    """Start the launcher as a shell's background job starts (`./course hub &`, or CI's runner): SIGINT ignored.
+    Ctrl-C must stop the hub all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def running_hub(state: Path):
     """Start `python -m classroom.hub` as a teacher would; on exit press Ctrl-C and record what is left running.
@@ -236,7 +242,7 @@ def running_hub(state: Path):
     launcher = subprocess.Popen([sys.executable, "-m", "classroom.hub", "--port", str(port), "--state", str(state),
                                  "--homes", str(homes), "--group", GROUP], cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, env={**os.environ, hub.ENV["password"]: PASSWORD},
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=ignore_sigint)
     run = {"url": f"http://127.0.0.1:{port}/", "homes": homes}
     try:
         wait_until_answering(f"{run['url']}hub/api/", launcher, state / "hub.log")
