@@ -104,7 +104,9 @@ def write_index(site: Path) -> None:
     target = "00_course_map.html"
     site.joinpath("index.html").write_text(
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={target}">'
-        f'<link rel="icon" href="_static/favicon.svg">'  # else Chromium asks for /favicon.ico and logs a 404
+        # An empty inline icon: without one Chromium asks for /favicon.ico (a 404), and a linked file's download is
+        # cancelled by the immediate redirect (a failed request in the browser's log).
+        f'<link rel="icon" href="data:,">'
         f'<title>The course map</title></head><body><a href="{target}">The course map</a></body></html>\n')
 
 
