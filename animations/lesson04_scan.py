@@ -1,7 +1,7 @@
 """Lesson 04 segment: a linear recurrence is an associative scan, so it runs in O(log n) depth.
 
 Scenes in the order they play (timed by animations/scripts/04.md): TitleCard, CombineOperator,
-SequentialLoop, HillisSteeleLevels, BlellochSweeps, WorkDepthTable, ClosingCard.
+SequentialLoop, HillisSteeleLevels, BlellochSweeps, WorkDepthTable, BlockScan, ClosingCard.
 
 In the level scenes each row is the array after one level; arrows show the combines x[target] ← x[source] ∘
 x[target] of that level, all in one `play` (they happen at the same time). The values are the real partial
@@ -14,15 +14,17 @@ from __future__ import annotations
 import inspect
 
 import torch
-from manim import (DOWN, LEFT, RIGHT, UP, Arrow, FadeIn, FadeOut, Group, GrowArrow, LaggedStart, Scene, Square,
-                   SurroundingRectangle, TransformMatchingTex, VGroup, Write)
+from manim import (DOWN, LEFT, RIGHT, TAU, UP, Arrow, Create, CurvedArrow, DashedLine, FadeIn, FadeOut, Group,
+                   GrowArrow, LaggedStart, RoundedRectangle, Scene, Square, SurroundingRectangle, Transform,
+                   TransformMatchingTex, VGroup, Write)
 
 from animations.segment import Segment
-from animations.style import (ACCENT, FOREGROUND, LABEL_SIZE, MUTED, SMALL_SIZE, STABLE, VANISHING, arrow_between,
+from animations.style import (ACCENT, EXPLODING, FOREGROUND, LABEL_SIZE, MUTED, SMALL_SIZE, STABLE, VANISHING,
+                              arrow_between,
                               caption, cell_row, closing_card, equation, label, scientific, stacked, title,
                               title_card)
-from lessons.scan import (ScanTrace, associativity_defect, chunked_scan, combine, identity_defect, parallel_steps,
-                          random_pairs, replay_trace, sequential_scan, trace_scan)
+from lessons.scan import (ScanTrace, associativity_defect, chunked_scan, combine, cross_warp_levels, identity_defect,
+                          parallel_steps, random_pairs, replay_trace, sequential_scan, trace_scan)
 
 TOKENS = (3, 1, 4, 1, 5, 9, 2, 6)                 # b
 GATES = (1, 0.5, 1, 0, 1, 0.5, 1, 1)              # a: ½ halves the state, 0 resets it (h_3 = b_3)
@@ -310,6 +312,155 @@ class WorkDepthTable(Segment):
             self.play(*[FadeIn(mark) for mark in marks], run_time=1)
             self.play(FadeIn(caption("Fewest steps per column marked. GPU kernels chunk: a loop per thread, "
                                      "then a scan across.")), run_time=0.8)
+
+
+# ------------------------------------------------------------------------------------------------ cub's BlockScan
+BLOCK_TOKENS = (3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3)   # b; every gate is 1, so h is the running sum
+BLOCK_ITEMS, BLOCK_LANES = 2, 4                    # a toy block: 8 threads of 2 items, warps of 4 lanes
+MAMBA_THREADS, MAMBA_ITEMS = 128, 16               # mamba_ssm's selective scan at long L: 128 threads × 16 items
+BLOCK_CELL, ITEM_STEP, THREAD_GAP, WARP_GAP, BLOCK_ROW_Y = 0.56, 0.64, 0.2, 0.55, 0.55
+PHASE_PLACES = {"thread reduce": "registers", "warp scan": "shuffles inside a warp",
+                "thread prefix": "shared memory, after one barrier", "thread scan": "registers"}
+
+
+def block_x(i: int) -> float:
+    """Centre of item i in the toy block: items of a thread sit close, threads a little apart, warps further."""
+    thread = i // BLOCK_ITEMS
+    x = i * ITEM_STEP + thread * THREAD_GAP + thread // BLOCK_LANES * WARP_GAP
+    last = len(BLOCK_TOKENS) - 1
+    width = last * ITEM_STEP + last // BLOCK_ITEMS * THREAD_GAP + last // BLOCK_ITEMS // BLOCK_LANES * WARP_GAP
+    return x - width / 2
+
+
+def block_trace() -> tuple[torch.Tensor, torch.Tensor, ScanTrace]:
+    """(a, b) of the toy block and lessons.scan.block_scan's trace on it."""
+    b = torch.tensor(BLOCK_TOKENS, dtype=torch.float64)           # (16,)
+    a = torch.ones_like(b)
+    return a, b, trace_scan("block", a, b, items_per_thread=BLOCK_ITEMS, warp_size=BLOCK_LANES)[1]
+
+
+def mamba_block_counts() -> dict[str, tuple[int, int, int]]:
+    """On mamba's block (2048 items): (levels, steps on 128 processors, levels that read across warps) for the
+    block scan and Brent–Kung, counted by lessons.scan."""
+    n = MAMBA_THREADS * MAMBA_ITEMS
+    a, b = random_pairs((n,), torch.Generator().manual_seed(0), torch.float64)      # (2048,) each
+    per_warp = n // (MAMBA_THREADS // 32)
+    counts = {}
+    for name, options in (("block", {"items_per_thread": MAMBA_ITEMS}), ("blelloch", {})):
+        trace = trace_scan(name, a, b, **options)[1]
+        counts[name] = (trace.depth, parallel_steps(trace, MAMBA_THREADS), cross_warp_levels(trace, per_warp))
+    return counts
+
+
+def block_cells(values) -> VGroup:
+    """The 16 items as boxes with their b, placed by thread and warp."""
+    cells = VGroup()
+    for i, value in enumerate(values):
+        box = Square(BLOCK_CELL, color=MUTED, stroke_width=1.5).move_to([block_x(i), BLOCK_ROW_Y, 0])
+        cells.add(VGroup(box, label(number(value), SMALL_SIZE + 2, FOREGROUND).move_to(box)))
+    return cells
+
+
+def block_frame() -> VGroup:
+    """Warp outlines with their names, and each thread's name under its items."""
+    frame = VGroup()
+    per_warp = BLOCK_ITEMS * BLOCK_LANES
+    for warp in range(len(BLOCK_TOKENS) // per_warp):
+        first, last = block_x(warp * per_warp), block_x((warp + 1) * per_warp - 1)
+        outline = RoundedRectangle(corner_radius=0.15, width=last - first + BLOCK_CELL + 0.3, height=2.5,
+                                   color=STABLE, stroke_width=2).move_to([(first + last) / 2, BLOCK_ROW_Y + 0.17, 0])
+        frame.add(outline, label(f"warp {warp}", SMALL_SIZE, STABLE).next_to(outline, UP, buff=0.08))
+    for thread in range(len(BLOCK_TOKENS) // BLOCK_ITEMS):
+        centre = (block_x(thread * BLOCK_ITEMS) + block_x((thread + 1) * BLOCK_ITEMS - 1)) / 2
+        frame.add(label(f"t{thread}", SMALL_SIZE - 2, MUTED).move_to([centre, BLOCK_ROW_Y - 0.58, 0]))
+    return frame
+
+
+def combine_arcs(level, start_points: dict[int, list] | None = None) -> list[CurvedArrow]:
+    """One arc per combine of a level, over the row from the earlier operand into the target (or from a given
+    point, e.g. shared memory, where `start_points` names one)."""
+    top, bottom = BLOCK_ROW_Y + BLOCK_CELL / 2, BLOCK_ROW_Y - BLOCK_CELL / 2
+    arcs = []
+    for source, target in zip(level.sources, level.targets, strict=True):
+        if start_points and target in start_points:   # up from below the row, gently curved
+            start, end, angle = start_points[target], [block_x(target) - 0.1, bottom, 0], -TAU / 12
+        else:                                          # over the row, from the earlier operand
+            start, end, angle = [block_x(source), top, 0], [block_x(target), top, 0], -TAU / 3
+        arcs.append(CurvedArrow(start, end, angle=angle, color=VANISHING, stroke_width=3, tip_length=0.16))
+    return arcs
+
+
+class BlockScan(Segment):
+    """cub::BlockScan, the scan inside mamba_ssm's CUDA kernel, on a toy block: each thread folds its items
+    serially, Hillis–Steele runs over the thread totals inside each warp, the warp totals meet in shared memory
+    behind one barrier, and each thread rescans its items from its prefix. Levels and values from lessons.scan."""
+
+    def construct(self):
+        self.add(title("Inside a GPU block: cub's BlockScan"))
+        a, b, trace = block_trace()
+        cells = block_cells(b)
+        phase = label("", SMALL_SIZE).to_corner(UP + LEFT)
+        with self.beat("block"):
+            self.play(FadeIn(block_frame()), FadeIn(cells), run_time=1.2)
+            note = caption(f"{len(BLOCK_TOKENS)} items: {len(BLOCK_TOKENS) // BLOCK_ITEMS} threads of {BLOCK_ITEMS}, "
+                           f"warps of {BLOCK_LANES} lanes; every gate is 1, so h is the running sum")
+            self.play(FadeIn(note), run_time=0.6)
+        shared = label("shared memory", SMALL_SIZE, MUTED)
+        shared_box = SurroundingRectangle(shared, color=MUTED, buff=0.15)
+        VGroup(shared, shared_box).move_to([0, BLOCK_ROW_Y - 2.0, 0])
+        level_of = {phase_name: [level for level in trace.levels if level.phase == phase_name]
+                    for phase_name in PHASE_PLACES}
+        assert not [level for level in trace.levels if level.phase not in PHASE_PLACES], "a phase the scene skips"
+        done = 0
+
+        def play_phase(name: str, start_points=None) -> None:
+            nonlocal done, phase
+            heading = label(f"{name}: {PHASE_PLACES[name]}", LABEL_SIZE, ACCENT).move_to([0, 2.7, 0])
+            self.play(FadeOut(phase), FadeIn(heading), run_time=0.4)
+            phase = heading
+            for level in level_of[name]:
+                done += 1
+                _, values = replay_trace(a, b, trace, done)
+                arcs = combine_arcs(level, start_points)
+                changed = [Transform(cells[t][1], label(number(values[t]), SMALL_SIZE + 2, ACCENT).move_to(cells[t][0]))
+                           for t in level.targets]
+                read = [cells[source][0].animate.set_stroke(VANISHING, width=3) for source in set(level.sources)
+                        if start_points is None]
+                written = [cells[t][0].animate.set_stroke(ACCENT, width=3) for t in level.targets]
+                self.play(*[Create(arc) for arc in arcs], *changed, *read, *written, run_time=0.9)   # all at once
+                self.play(*[FadeOut(arc) for arc in arcs], *[cells[t][1].animate.set_color(FOREGROUND)
+                                                                  for t in level.targets],
+                          *[cell[0].animate.set_stroke(MUTED, width=1.5) for cell in cells], run_time=0.3)
+
+        with self.beat("serial"):
+            play_phase("thread reduce")
+        with self.beat("warp"):
+            play_phase("warp scan")
+        with self.beat("handover"):
+            warp_total = len(BLOCK_TOKENS) // 2 - 1                         # the last item of warp 0
+            carried = cells[warp_total][1].copy()
+            barrier = DashedLine([block_x(0) - 0.4, BLOCK_ROW_Y - 1.3, 0], [block_x(15) + 0.4, BLOCK_ROW_Y - 1.3, 0],
+                                 color=EXPLODING)
+            self.play(FadeIn(VGroup(shared, shared_box)), run_time=0.5)
+            self.play(carried.animate.next_to(shared_box, RIGHT, buff=0.15), Create(barrier), run_time=0.9)
+            points = {t: carried.get_top() for t in level_of["thread prefix"][0].targets}
+            play_phase("thread prefix", points)
+        with self.beat("rescan"):
+            play_phase("thread scan")
+            _, final = replay_trace(a, b, trace, trace.depth)
+            assert torch.equal(final, sequential_scan(a, b)), "the script's 'rescan' says the scan is done"
+        with self.beat("mamba"):
+            counts = mamba_block_counts()
+            (levels, steps, crossing), (bk_levels, bk_steps, bk_crossing) = counts["block"], counts["blelloch"]
+            assert steps == levels and crossing < bk_crossing, f"the script's 'mamba' no longer holds: {counts}"
+            lines = stacked(label(f"mamba's block: {MAMBA_THREADS} threads × {MAMBA_ITEMS} items = "
+                                  f"{MAMBA_THREADS * MAMBA_ITEMS}", LABEL_SIZE - 2, FOREGROUND),
+                            label(f"BlockScan: {levels} levels, so {steps} steps on {MAMBA_THREADS} threads; "
+                                  f"{crossing} levels read across warps", LABEL_SIZE - 2, STABLE),
+                            label(f"Brent–Kung: {bk_levels} levels, but {bk_steps} steps; {bk_crossing} levels read "
+                                  "across warps", LABEL_SIZE - 2, MUTED), buff=0.2).move_to([0, -2.3, 0])
+            self.play(FadeOut(VGroup(shared, shared_box, carried, barrier)), FadeOut(note), run_time=0.4)
+            self.play(FadeIn(lines), run_time=1.0)
 
 
 class ClosingCard(Segment):

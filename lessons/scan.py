@@ -307,13 +307,13 @@ def _pad_with_identity(a, b, length: int) -> Pair:
     return torch.cat([a, one]), torch.cat([b, zero])
 
 
-def _scan_within_chunks(a, b, op, chunk_size: int) -> Pair:
+def _scan_within_chunks(a, b, op, chunk_size: int, phase: str = "in-chunk") -> Pair:
     """Inclusive scan inside every chunk of (chunks, chunk_size, ...), all chunks at once: one level per position."""
     chunks = a.shape[0]
     prefix = (a[:, 0], b[:, 0])                                          # (chunks, ...)
     a_out, b_out = [prefix[0]], [prefix[1]]
     for j in range(1, chunk_size):
-        prefix = _apply_level(op, prefix, (a[:, j], b[:, j]), "in-chunk",
+        prefix = _apply_level(op, prefix, (a[:, j], b[:, j]), phase,
                               [k * chunk_size + j - 1 for k in range(chunks)],
                               [k * chunk_size + j for k in range(chunks)])
         a_out.append(prefix[0])
@@ -343,6 +343,109 @@ def _fix_up(op, carry: Pair, local: Pair, chunk_size: int) -> torch.Tensor:
                             "fix-up", [e for e in ends for _ in range(chunk_size - 1)],
                             [e + 1 + j for e in ends for j in range(chunk_size - 1)])
     return fixed.unflatten(0, shape[:2])
+
+
+@_scan_frame
+def block_scan(a, b, op, items_per_thread: int = 4, warp_size: int = 32):
+    """The scan a CUDA block runs (cub::BlockScan, as mamba_ssm's selective scan calls it): serial where a thread
+    holds several items, Hillis–Steele where lanes are plentiful, one hand-over between warps.
+
+    n elements are dealt out blocked: thread t holds items t·k … t·k + k − 1 (k = items_per_thread), and threads
+    form warps of `warp_size` lanes. Five phases, each a run of levels:
+
+    1. "thread reduce"  every thread folds its k items serially (k − 1 levels, in registers);
+    2. "warp scan"      Hillis–Steele over the thread totals inside each warp (⌈log₂ warp_size⌉ levels, by shuffles);
+    3. "warp prefix"    the warp totals are combined one warp after another (warps − 1 levels: the only hand-over
+                        through shared memory, behind one block-wide barrier);
+    4. "thread prefix"  each thread's exclusive prefix: its warp's prefix ∘ the totals of the lanes before it;
+    5. "thread scan"    every thread rescans its k items seeded with that prefix (k levels; thread 0, which has no
+                        prefix, keeps its items' phase-1 values, as cub's scan without an initial value does).
+
+    Depth ≈ 2k + log₂ warp_size + warps, work ≈ 2n plus the warp scans' n/k·log₂ warp_size: with as many
+    processors as threads every level fits in one step, so it takes depth steps. n is padded with the identity
+    to a whole number of warps, and the padded combines are counted: a real block runs them too.
+    """
+    k = require_positive_int("items_per_thread", items_per_thread)
+    lanes = require_positive_int("warp_size", warp_size)
+    n = a.shape[0]
+    threads = -(-n // k)
+    warps = -(-threads // lanes)
+    threads = warps * lanes
+    a, b = _pad_with_identity(a, b, threads * k)
+    items = (a.unflatten(0, (threads, k)), b.unflatten(0, (threads, k)))                # (threads, k, ...)
+    local = _scan_within_chunks(*items, op, k, phase="thread reduce")                  # (threads, k, ...)
+    total = (local[0][:, -1], local[1][:, -1])                                           # (threads, ...)
+    in_warp = _warp_scans(total, op, lanes, k)                                           # (threads, ...) inclusive
+    warp_before = _warp_prefixes(in_warp, op, lanes, k)                                  # (warps − 1, ...)
+    prefix = _thread_prefixes(in_warp, warp_before, op, lanes, k)                       # (threads − 1, ...)
+    rescanned = _rescan_items(prefix, items, op, k)                                      # (threads − 1, k, ...)
+    return torch.cat([local[1][:1], rescanned]).flatten(0, 1)[:n]
+
+
+def _warp_scans(total: Pair, op, lanes: int, k: int) -> Pair:
+    """Inclusive Hillis–Steele scan of the thread totals (threads, ...) inside each warp of `lanes` threads, all
+    warps at once. Thread t's total sits at position t·k + k − 1."""
+    warps = total[0].shape[0] // lanes
+    a, b = (x.unflatten(0, (warps, lanes)) for x in total)                              # (warps, lanes, ...)
+    end = lambda w, lane: (w * lanes + lane) * k + k - 1                                # noqa: E731
+    offset = 1
+    while offset < lanes:
+        new_a, new_b = _apply_level(op, (a[:, :-offset].flatten(0, 1), b[:, :-offset].flatten(0, 1)),
+                                    (a[:, offset:].flatten(0, 1), b[:, offset:].flatten(0, 1)), "warp scan",
+                                    [end(w, lane) for w in range(warps) for lane in range(lanes - offset)],
+                                    [end(w, lane) for w in range(warps) for lane in range(offset, lanes)])
+        a = torch.cat([a[:, :offset], new_a.unflatten(0, (warps, lanes - offset))], dim=1)
+        b = torch.cat([b[:, :offset], new_b.unflatten(0, (warps, lanes - offset))], dim=1)
+        offset *= 2
+    return a.flatten(0, 1), b.flatten(0, 1)
+
+
+def _warp_prefixes(in_warp: Pair, op, lanes: int, k: int) -> Pair:
+    """The combined totals of warps 0 … w − 1, for every warp w ≥ 1: (warps − 1, ...), one warp after another."""
+    last = lambda w: ((w + 1) * lanes - 1) * k + k - 1                                  # noqa: E731
+    totals = (in_warp[0][lanes - 1::lanes], in_warp[1][lanes - 1::lanes])               # (warps, ...)
+    running, out_a, out_b = (totals[0][:1], totals[1][:1]), [totals[0][:1]], [totals[1][:1]]
+    for w in range(1, totals[0].shape[0] - 1):
+        running = _apply_level(op, running, (totals[0][w:w + 1], totals[1][w:w + 1]), "warp prefix",
+                               [last(w - 1)], [last(w)])
+        out_a.append(running[0])
+        out_b.append(running[1])
+    if totals[0].shape[0] == 1:
+        return totals[0][:0], totals[1][:0]
+    return torch.cat(out_a), torch.cat(out_b)
+
+
+def _thread_prefixes(in_warp: Pair, warp_before: Pair, op, lanes: int, k: int) -> Pair:
+    """Every thread t ≥ 1's exclusive prefix (threads − 1, ...): the scan of all items before its own. Lane 0 of a
+    warp takes its warp's prefix as it is, the lanes of warp 0 the inclusive total of the lane before; the others
+    combine the two, in one level."""
+    threads = in_warp[0].shape[0]
+    before = (in_warp[0][:-1], in_warp[1][:-1])                # thread t − 1's inclusive in-warp total, t ≥ 1
+    prefix_a, prefix_b = before[0].clone(), before[1].clone()  # row t − 1 is thread t's prefix
+    lane0 = torch.arange(lanes, threads, lanes)                # threads that start warps 1, 2, …
+    prefix_a[lane0 - 1], prefix_b[lane0 - 1] = warp_before
+    rest = torch.tensor([t for t in range(lanes + 1, threads) if t % lanes], dtype=torch.long)
+    if rest.numel():
+        warp_of = rest // lanes - 1
+        new_a, new_b = _apply_level(op, (warp_before[0][warp_of], warp_before[1][warp_of]),
+                                    (before[0][rest - 1], before[1][rest - 1]), "thread prefix",
+                                    [int(t) // lanes * lanes * k - 1 for t in rest], [int(t) * k - 1 for t in rest])
+        prefix_a[rest - 1], prefix_b[rest - 1] = new_a, new_b
+    return prefix_a, prefix_b
+
+
+def _rescan_items(prefix: Pair, items: Pair, op, k: int) -> torch.Tensor:
+    """Threads 1 … rescan their k items serially from their prefix (threads − 1, ...): k levels. Returns the new b,
+    (threads − 1, k, ...)."""
+    threads = items[0].shape[0]
+    if threads == 1:                                                     # thread 0 alone: nothing to rescan
+        return items[1][:0]
+    running, out = prefix, []
+    for j in range(k):
+        running = _apply_level(op, running, (items[0][1:, j], items[1][1:, j]), "thread scan",
+                               [t * k + j - 1 for t in range(1, threads)], [t * k + j for t in range(1, threads)])
+        out.append(running[1])
+    return torch.stack(out, dim=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -525,6 +628,7 @@ ALGORITHMS = {
     "hillis_steele": hillis_steele_scan,
     "blelloch": blelloch_scan,
     "chunked": chunked_scan,
+    "block": block_scan,
 }
 """The instrumented algorithms, by name. `linear_scan` is not here: it has chunked_scan's schedule."""
 
@@ -566,6 +670,16 @@ def parallel_steps(trace: ScanTrace, processors: int) -> int:
     """Steps a traced scan takes on `processors` processors: Σ over levels of ⌈combines in the level / p⌉."""
     processors = require_positive_int("processors", processors)
     return sum(-(-len(level.targets) // processors) for level in trace.levels)
+
+
+def cross_warp_levels(trace: ScanTrace, items_per_warp: int) -> int:
+    """Levels of `trace` in which some combine reads a position held by another warp, when warps hold consecutive
+    runs of `items_per_warp` positions. On a GPU each such level needs the whole block to synchronise first (a
+    barrier, and a trip through shared memory); a level that stays inside warps uses registers and shuffles."""
+    per_warp = require_positive_int("items_per_warp", items_per_warp)
+    return sum(any(source // per_warp != target // per_warp for source, target in zip(level.sources, level.targets,
+                                                                                      strict=True))
+               for level in trace.levels)
 
 
 def brent_time(work: int, depth: int, processors: int) -> float:

@@ -7,10 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lessons.scan import (ALGORITHMS, associativity_defect, blelloch_scan, brent_time, chunked_scan, combine,
-                          fit_learned_combine, hillis_steele_scan, identity_defect, identity_like, linear_scan,
-                          log_space_breaking_length, log_space_scan, parallel_steps, random_pairs, replay_trace,
-                          reverse_scan_gradient, sequential_scan, trace_scan, work_depth)
+from lessons.scan import (ALGORITHMS, associativity_defect, block_scan, blelloch_scan, brent_time, chunked_scan,
+                          combine, cross_warp_levels, fit_learned_combine, hillis_steele_scan, identity_defect,
+                          identity_like, linear_scan, log_space_breaking_length, log_space_scan, parallel_steps,
+                          random_pairs, replay_trace, reverse_scan_gradient, sequential_scan, trace_scan, work_depth)
 from lessons.ssd import segsum   # lesson 08's stable log-space mask
 
 LENGTHS = [1, 2, 3, 7, 64, 1000, 4097]
@@ -22,6 +22,8 @@ FAST_SCANS = {
     "blelloch": blelloch_scan,
     "chunked(64)": lambda a, b, **kw: chunked_scan(a, b, chunk_size=64, **kw),
     "chunked(5)": lambda a, b, **kw: chunked_scan(a, b, chunk_size=5, **kw),
+    "block(4, 32)": block_scan,
+    "block(3, 5)": lambda a, b, **kw: block_scan(a, b, items_per_thread=3, warp_size=5, **kw),
     "linear_scan": linear_scan,
 }
 
@@ -61,7 +63,7 @@ def test_every_scan_agrees_with_the_loop(n, batch_shape, dtype):
                                    msg=lambda m, name=name: f"{name}: {m}")
 
 
-@pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked", "linear_scan"])
+@pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked", "block", "linear_scan"])
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_scan_along_any_dim_with_an_initial_state(name, dim):
     generator = torch.Generator().manual_seed(7)
@@ -190,6 +192,40 @@ def test_counted_work_and_depth_match_the_theory(n):
     assert combines <= 2 * chunks * min(chunk, n)
 
 
+@pytest.mark.parametrize("n, k, lanes", [(1, 4, 32), (7, 2, 4), (37, 2, 4), (1000, 4, 32), (2048, 16, 32), (33, 1, 1)])
+def test_block_scan_counts_match_its_five_phases(n, k, lanes):
+    """cub's BlockScan schedule on T threads in W warps (n padded to T·k items): k − 1 serial levels of T combines,
+    ⌈log₂ lanes⌉ Hillis–Steele levels inside each warp, W − 2 hand-overs between warps, one level of (W − 1)(lanes − 1)
+    thread prefixes, k serial levels of T − 1 combines."""
+    threads = math.ceil(n / k)
+    warps = math.ceil(threads / lanes)
+    threads = warps * lanes
+    hillis_steele = sum(lanes - 2**j for j in range(ceil_log2(lanes)))
+    prefix_levels = 1 if warps > 1 and lanes > 1 else 0
+    expected_work = ((k - 1) * threads + warps * hillis_steele + max(warps - 2, 0) + (warps - 1) * (lanes - 1)
+                     + k * (threads - 1))
+    expected_depth = (k - 1) + ceil_log2(lanes) + max(warps - 2, 0) + prefix_levels + (k if threads > 1 else 0)
+    assert work_depth("block", n, items_per_thread=k, warp_size=lanes) == (expected_work, expected_depth)
+
+
+def test_block_scan_is_the_fastest_on_as_many_processors_as_threads_and_crosses_warps_least():
+    """mamba_ssm's chunk: 128 threads × 16 items = 2048. On 128 processors every level of the block scan fits in one
+    step, so it beats Brent–Kung's Σ⌈wᵢ/p⌉, and it reads across warps in fewer levels than any parallel scan."""
+    a, b = random_pairs(2048, torch.Generator().manual_seed(0), torch.float64)
+    traces = {name: trace_scan(name, a, b, **({"items_per_thread": 16} if name == "block" else {}))[1]
+              for name in ["hillis_steele", "blelloch", "chunked", "block"]}
+    steps = {name: parallel_steps(trace, 128) for name, trace in traces.items()}
+    assert steps["block"] == traces["block"].depth == min(steps.values())
+    crossing = {name: cross_warp_levels(trace, 512) for name, trace in traces.items()}
+    assert crossing["block"] == min(crossing.values()) < crossing["blelloch"]
+
+
+@pytest.mark.parametrize("items_per_warp, error", [(0, ValueError), (2.5, TypeError)])
+def test_cross_warp_levels_names_a_bad_warp_size(items_per_warp, error):
+    with pytest.raises(error, match="items_per_warp"):
+        cross_warp_levels(trace_scan("block", *random_pairs(8))[1], items_per_warp)
+
+
 def test_hillis_steele_does_about_n_log_n_work_and_blelloch_about_2n():
     n = 4096
     assert work_depth("hillis_steele", n)[0] == n * 12 - (n - 1)
@@ -206,12 +242,15 @@ def test_our_blelloch_is_the_brent_kung_inclusive_scan_not_the_exclusive_up_down
         assert depth <= 2 * ceil_log2(n) - 1, n
 
 
-@pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked"])
-@pytest.mark.parametrize("n", [1, 5, 8, 13, 16])
+SMALL_OPTIONS = {"chunked": {"chunk_size": 4}, "block": {"items_per_thread": 2, "warp_size": 4}}
+
+
+@pytest.mark.parametrize("name", ["sequential", "hillis_steele", "blelloch", "chunked", "block"])
+@pytest.mark.parametrize("n", [1, 5, 8, 13, 16, 37])
 def test_trace_replays_to_the_result(name, n):
     generator = torch.Generator().manual_seed(n)
     a, b = random_pairs(n, generator, torch.float64)
-    h, trace = trace_scan(name, a, b, **({"chunk_size": 4} if name == "chunked" else {}))
+    h, trace = trace_scan(name, a, b, **SMALL_OPTIONS.get(name, {}))
     _, replayed = replay_trace(a, b, trace, trace.depth)
     torch.testing.assert_close(replayed, h)
     for level in trace.levels:
@@ -224,7 +263,7 @@ def test_work_efficient_levels_can_run_in_place(name):
     """Blelloch's and the chunked levels never read a position another combine of the same level writes;
     Hillis–Steele's do, which is why it needs a second buffer."""
     a, b = random_pairs(16)
-    for level in trace_scan(name, a, b, **({"chunk_size": 4} if name == "chunked" else {}))[1].levels:
+    for level in trace_scan(name, a, b, **SMALL_OPTIONS.get(name, {}))[1].levels:
         assert not set(level.sources) & set(level.targets)
     first = trace_scan("hillis_steele", a, b)[1].levels[0]
     assert set(first.sources) & set(first.targets)
@@ -294,6 +333,13 @@ def test_a_real_h0_with_complex_inputs_is_promoted(scan):
     torch.testing.assert_close(scan(a, b, h0=h0), loop_reference(a, b, h0=h0.to(a.dtype)))
 
 
+@pytest.mark.parametrize("option", ["items_per_thread", "warp_size"])
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_block_shapes_are_rejected(option, value, error):
+    with pytest.raises(error, match=f"`{option}` must be a"):
+        block_scan(torch.ones(5), torch.ones(5), **{option: value})
+
+
 @pytest.mark.parametrize("chunk_size, error", [(0, ValueError), (-2, ValueError), (2.5, TypeError), (True, TypeError)])
 def test_bad_chunk_sizes_are_rejected(chunk_size, error):
     with pytest.raises(error, match="`chunk_size` must be a"):
@@ -305,7 +351,7 @@ def test_bad_chunk_sizes_are_rejected(chunk_size, error):
 @pytest.mark.parametrize("algorithm, error, message", [
     (linear_scan, ValueError, "only the instrumented algorithms can be counted.*count 'chunked'"),
     (lambda a, b: a + b, ValueError, "only the instrumented algorithms can be counted.*'sequential', 'hillis_steele'"),
-    ("nope", ValueError, r"`algorithm` must be one of \['sequential', 'hillis_steele', 'blelloch', 'chunked'\]"),
+    ("nope", ValueError, r"must be one of \['sequential', 'hillis_steele', 'blelloch', 'chunked', 'block'\]"),
     ("hillis-steele", ValueError, "Did you mean 'hillis_steele'"),
     (None, TypeError, "`algorithm` must be one of"),
 ])

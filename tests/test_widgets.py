@@ -132,6 +132,13 @@ def test_scan_explorer_steps_through_levels_until_the_scan_is_done():
     assert "17 for n = 8" in explorer.update(algorithm="Hillis–Steele", level=7)
     assert "finishes after 3 levels" in explorer.readout.value
     assert "equals the sequential loop ✔" in explorer.update(gates="random a in (0.5, 1)", n=13)
+    # cub's BlockScan at n = 16 (8 threads of 2 items, 2 warps of 4 lanes): 1 serial level, 2 in-warp levels,
+    # 1 hand-over to the second warp, 2 serial levels that rescan the items.
+    assert "level 1 of 6 (thread reduce): 8 combines" in explorer.update(algorithm="BlockScan (cub)", n=16, level=1)
+    assert "(warp scan)" in explorer.update(level=2)
+    assert "(thread prefix): 3 combines" in explorer.update(level=4)
+    assert "equals the sequential loop ✔" in explorer.update(level=6)
+    assert "equals the sequential loop ✔" in explorer.update(n=5)       # padded to 8 items: no arrow past the end
 
 
 def test_memory_explorer_shows_the_fused_advantage_growing_with_n():

@@ -1,5 +1,5 @@
-"""Lesson 04 explorer: step through the levels of Hillis–Steele or Blelloch and watch every combine of a
-level happen at once, with the partial values the real implementation computed."""
+"""Lesson 04 explorer: step through the levels of Hillis–Steele, Blelloch or cub's BlockScan and watch every
+combine of a level happen at once, with the partial values the real implementation computed."""
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -10,7 +10,9 @@ from lessons.scan import replay_trace, sequential_scan, trace_scan
 from lessons.palette import LIGHT
 from lessons.widgets.base import Explorer, new_figure
 
-ALGORITHM_NAMES = {"Hillis–Steele": "hillis_steele", "Blelloch": "blelloch"}
+ALGORITHM_NAMES = {"Hillis–Steele": "hillis_steele", "Blelloch": "blelloch", "BlockScan (cub)": "block"}
+# A block small enough to see: threads hold 2 items, warps have 4 lanes (a real block: 16 items, 32 lanes).
+ALGORITHM_OPTIONS = {"block": {"items_per_thread": 2, "warp_size": 4}}
 GATES = ("a = 1 (running sum)", "random a in (0.5, 1)")
 ACTIVE, SOURCE, IDLE = LIGHT.accent, LIGHT.vanishing, LIGHT.faint
 
@@ -40,7 +42,8 @@ class ScanLevelExplorer(Explorer):
     def draw(self, algorithm: str, n: int, level: int, gates: str):
         """Readout and figure: the array before and after `level`, arrows for its combines."""
         a, b = example_sequence(n, gates)
-        _, trace = trace_scan(ALGORITHM_NAMES[algorithm], a, b)
+        name = ALGORITHM_NAMES[algorithm]
+        _, trace = trace_scan(name, a, b, **ALGORITHM_OPTIONS.get(name, {}))
         shown = min(level, trace.depth)
         _, before = replay_trace(a, b, trace, max(shown - 1, 0))
         _, after = replay_trace(a, b, trace, shown)
@@ -72,6 +75,8 @@ def _draw_rows(ax, before, after, level, integers: bool) -> None:
                     color=LIGHT.background if colour == SOURCE else LIGHT.foreground)
     if level:
         for s, t in zip(level.sources, level.targets, strict=True):
+            if t >= n:                                  # a combine on the identity padding past the end
+                continue
             ax.add_patch(FancyArrowPatch((s, 0.7), (t, 0.3), arrowstyle="-|>", mutation_scale=7, color=ACTIVE, lw=0.8))
     ax.set(xlim=(-0.6, n - 0.4), ylim=(-0.45, 1.45))
     ax.axis("off")
