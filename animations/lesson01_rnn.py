@@ -61,7 +61,7 @@ def gradient_dot(norm: float, colour, reference: float) -> Circle:
     return Circle(radius=min(max(radius, 0.03), 0.6), color=colour, fill_opacity=0.85, stroke_width=0)
 
 
-class RnnTitle(Segment):
+class TitleCard(Segment):
     """The title card and the lesson's question, with its two answers."""
 
     def construct(self):
@@ -286,7 +286,7 @@ class LstmGates(Segment):
         return VGroup(*rows)
 
 
-class RnnClosing(Segment):
+class ClosingCard(Segment):
     """The measured result in one line, and the bridge to lesson 02."""
 
     def construct(self):

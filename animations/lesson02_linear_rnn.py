@@ -55,7 +55,7 @@ def slip_errors(n: int = 1) -> dict[str, float]:
     return {name: float((value - W).abs().max()) for name, value in worked_example_slips(n).items()}
 
 
-class LinearTitle(Segment):
+class TitleCard(Segment):
     """The title card and the lesson's question."""
 
     def construct(self):
@@ -271,7 +271,7 @@ class WhyNotSvd(Segment):
                                      "the eigenvectors work for every diagonalisable W")), run_time=1)
 
 
-class LinearClosing(Segment):
+class ClosingCard(Segment):
     """The measured result in one line, and the bridge to lesson 03."""
 
     def construct(self):

@@ -83,7 +83,7 @@ def combine_costs() -> dict[str, dict[str, int]]:
             "complex number": dict(count_operations(complex_combine, *complexes))}
 
 
-class ComplexTitle(Segment):
+class TitleCard(Segment):
     """The title card and the lesson's question."""
 
     def construct(self):
@@ -259,7 +259,7 @@ class HermitianInverse(Segment):
                                      "costs the same in backpropagation")), run_time=1)
 
 
-class ComplexClosing(Segment):
+class ClosingCard(Segment):
     """The measured result in one line, and the bridge to lesson 04."""
 
     def construct(self):

@@ -178,7 +178,7 @@ def test_course_runner_names_an_unknown_command():
 
 def test_render_command_lists_scenes_and_names_a_bad_lesson(capsys):
     render_command.main(["--list"])
-    assert "lesson01_rnn RnnTitle UnrolledRecurrence ChainRule BackwardSignal FactorN" in capsys.readouterr().out
+    assert "lesson01_rnn TitleCard UnrolledRecurrence ChainRule BackwardSignal FactorN" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         render_command.main(["--lesson", "99"])
     assert "no scene module for lesson '99'" in capsys.readouterr().err
