@@ -10,6 +10,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import kernels.device  # noqa: E402,F401
 
 NOTEBOOK_TIMES: dict[str, float] = {}
+STATED_RUN_TIMES: dict[str, int] = {}   # notebook -> the "under N s" its header states (test_notebooks)
+NOTEBOOK_BUDGET_S = 90
 WIDGET_LATENCIES: list[tuple[str, str, float]] = []  # (notebook, control and key, ms), from the browser test
 LATENCY_TARGET_MS = 300
 PREVIEW_RENDERS: dict = {}   # module -> animations.render.LessonRender, from the preview_renders fixture
@@ -33,12 +35,16 @@ def preview_renders() -> dict:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print how long each notebook took, against the 90 s budget, and the widget latencies."""
+    """Print how long each notebook took, against its header's stated run time and the budget, and the widget
+    latencies."""
     if NOTEBOOK_TIMES:
-        terminalreporter.section("notebook run times (budget 90 s each on 2 cores)")
+        terminalreporter.section(f"notebook run times (budget {NOTEBOOK_BUDGET_S} s each on 2 cores)")
         for name, seconds in sorted(NOTEBOOK_TIMES.items()):
-            flag = "" if seconds <= 90 else "   OVER BUDGET"
-            terminalreporter.write_line(f"{name:<40} {seconds:6.1f} s{flag}")
+            stated = STATED_RUN_TIMES.get(name)
+            flag = ("   OVER BUDGET" if seconds > NOTEBOOK_BUDGET_S
+                    else f"   OVER THE HEADER'S {stated} s" if stated and seconds > stated else "")
+            claim = f"(header: under {stated} s)" if stated else ""
+            terminalreporter.write_line(f"{name:<40} {seconds:6.1f} s  {claim}{flag}")
     _latency_table(terminalreporter)
     if PREVIEW_RENDERS:
         terminalreporter.section("preview renders (216p15, two Manim processes side by side)")

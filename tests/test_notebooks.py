@@ -1,5 +1,6 @@
 """Every notebook runs top to bottom in a fresh kernel, and is committed without outputs."""
 import json
+import re
 import time
 from pathlib import Path
 
@@ -8,9 +9,21 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.conftest import NOTEBOOK_TIMES
+from tests.conftest import NOTEBOOK_BUDGET_S, NOTEBOOK_TIMES, STATED_RUN_TIMES
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+LESSONS = [path for path in NOTEBOOKS if not path.name.startswith("00_")]
+RUN_TIME = re.compile(r"\*\*Run time:\*\* under (\d+) s on a 2-core CPU[^\n]*?; the first time, add the render of "
+                      r"the (\d+) scenes? it shows")
+
+
+def stated_run_time(path: Path) -> tuple[int, int]:
+    """(seconds, scenes) that a lesson's header states: 'Run time: under N s on a 2-core CPU …; the first time, add
+    the render of the M scenes it shows'."""
+    header = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    match = RUN_TIME.search(header.replace("\n", " "))
+    assert match, f"{path.name}: the first cell states no '**Run time:** under N s on a 2-core CPU …' line"
+    return int(match[1]), int(match[2])
 
 
 def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> float:
@@ -59,6 +72,18 @@ def test_notebook_is_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path):
     NOTEBOOK_TIMES[path.name] = run_notebook(nbformat.read(path, as_version=4), path.parent)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_the_header_states_a_run_time_within_budget_and_the_scenes_it_renders(path):
+    """The stated bound is printed next to the measured time in the run-time table at the end of a run (a time is
+    never asserted: a busy machine is slower); the scene count must match the show_scene calls."""
+    seconds, scenes = stated_run_time(path)
+    STATED_RUN_TIMES[path.name] = seconds
+    assert seconds <= NOTEBOOK_BUDGET_S, f"{path.name} states {seconds} s, over the {NOTEBOOK_BUDGET_S} s budget"
+    code = "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                   if cell["cell_type"] == "code")
+    assert scenes == code.count('show_scene("'), f"{path.name}: the header counts {scenes} scenes"
 
 
 @pytest.mark.notebook
