@@ -63,6 +63,18 @@ def test_every_committed_script_parses_and_lasts_two_to_four_minutes(lesson):
     assert 120 <= script.seconds <= 240, f"scripts/{lesson}.md lasts {script.seconds:.0f} s, not 2–4 minutes"
 
 
+SPEAKING_PACE_WPS = 3.0   # 180 words a minute: brisk narration; audiobooks run at about 150–160
+
+
+@pytest.mark.parametrize("lesson", lessons_with_scripts())
+def test_every_beat_can_be_read_aloud_in_its_seconds(lesson):
+    """A narrator must be able to say a beat's words in its time, or the recording runs over the picture."""
+    rushed = [f"{scene.name}.{beat.id}: {len(beat.text.split())} words in {beat.seconds:g} s"
+              for scene in load_script(lesson).scenes for beat in scene.beats
+              if len(beat.text.split()) > SPEAKING_PACE_WPS * beat.seconds]
+    assert not rushed, f"scripts/{lesson}.md, faster than {SPEAKING_PACE_WPS * 60:.0f} words a minute: {rushed}"
+
+
 def test_the_readme_course_map_states_each_segments_length_and_scene_count():
     from pathlib import Path
 
