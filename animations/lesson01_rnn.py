@@ -24,7 +24,6 @@ SCALES = (0.5, 3.0)                # weight scales: one vanishing, one exploding
 COLOURS = {0.5: VANISHING, 3.0: EXPLODING}
 MEASURED_SCALES = (0.5, 1.0, 1.5, 3.0)
 MEASURED_LENGTH = 60               # T of the per-step factor measurement (as in the notebook's section 4)
-FRAME_TEXT_WIDTH = 13.0           # the widest a line of text may be (the frame is 14.2 wide)
 LSTM_LENGTH = 200                  # T of the tanh RNN against LSTM measurement (as in the notebook's section 5)
 
 
@@ -66,10 +65,7 @@ class TitleCard(Segment):
 
     def construct(self):
         card = title_card("01", "RNNs and their gradients", "Why were RNNs abandoned?").shift(0.8 * UP)
-        with self.beat("title"):
-            self.play(FadeIn(card[:2]), run_time=1.5)
-        with self.beat("question"):
-            self.play(Write(card[2]), run_time=1.5)
+        self.play_title_card(card)
         answers = stacked(label("1.  They are sequential: n steps, one after another", LABEL_SIZE, FOREGROUND),
                           label("2.  Their gradients vanish or explode", LABEL_SIZE, FOREGROUND),
                           buff=0.3).next_to(card, DOWN, buff=0.8)
@@ -294,8 +290,4 @@ class ClosingCard(Segment):
         assert factors[0.5] < 1 < factors[3.0], f"the script says the gradient fades or blows up: {factors}"
         result = f"Measured per step back: ×{factors[0.5]:.2f} at weight scale 0.5, ×{factors[3.0]:.2f} at scale 3"
         card = closing_card(result, "Next: drop the tanh. Can a linear recurrence be computed fast? (lesson 02)")
-        card.scale_to_fit_width(min(card.width, FRAME_TEXT_WIDTH))
-        with self.beat("result"):
-            self.play(FadeIn(card[0]), run_time=1.5)
-        with self.beat("bridge"):
-            self.play(FadeIn(card[1], shift=0.2 * UP), run_time=1.5)
+        self.play_closing_card(card)

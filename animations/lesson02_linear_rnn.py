@@ -22,7 +22,6 @@ COEFFICIENTS = (1.5, 2.0)   # x = c₁v₁ + c₂v₂: the start vector, written
 STEPS = 5
 STACK_SEED = 0              # the random stack whose superposition defect is measured
 SLIPS_X = 3.6               # the centre of WorkedExample's column of slips
-FRAME_TEXT_WIDTH = 13.0     # the widest a line of text may be (the frame is 14.2 wide)
 # The worked example's slips (lessons.linear_rnn.worked_example_slips), typeset; keyed by the function's names.
 SLIP_TEX = {"right: P Λⁿ P⁻¹": r"P\,\Lambda^n P^{-1}",
             "swapped: P⁻¹ Λⁿ P": r"P^{-1}\Lambda^n P",
@@ -60,10 +59,7 @@ class TitleCard(Segment):
 
     def construct(self):
         card = title_card("02", "Linear RNNs and diagonalisation", "Drop the nonlinearity: can we compute it fast?")
-        with self.beat("title"):
-            self.play(FadeIn(card[:2]), run_time=1.5)
-        with self.beat("question"):
-            self.play(Write(card[2]), run_time=1.5)
+        self.play_title_card(card)
 
 
 class ClosedForm(Segment):
@@ -280,8 +276,4 @@ class ClosingCard(Segment):
         card = closing_card(f"n = {example['n']}: matrix products and P Λⁿ P⁻¹ agree to {scientific(gap)}, "
                             "one scalar power per eigenvalue",
                             "Next: a rotation has no real eigenvectors. Complex numbers to the rescue (lesson 03)")
-        card.scale_to_fit_width(min(card.width, FRAME_TEXT_WIDTH))
-        with self.beat("result"):
-            self.play(FadeIn(card[0]), run_time=1.5)
-        with self.beat("bridge"):
-            self.play(FadeIn(card[1], shift=0.2 * UP), run_time=1.5)
+        self.play_closing_card(card)

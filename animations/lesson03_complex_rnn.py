@@ -28,7 +28,6 @@ STEPS = 40
 SPIRALS = ((0.97, 25, VANISHING), (0.85, 50, STABLE), (1.0, 35, ACCENT), (1.03, 20, EXPLODING))
 ROTATION = (0.9, math.radians(30))        # RotationEigen's r and θ
 ORBIT_STEPS = 12
-FRAME_TEXT_WIDTH = 13.0                   # the widest a line of text may be (the frame is 14.2 wide)
 SEED = 3                                  # the random inputs and readouts of the measurements
 
 
@@ -88,10 +87,7 @@ class TitleCard(Segment):
 
     def construct(self):
         card = title_card("03", "Complex eigenvalues", "Real matrices rotate. Can we still diagonalise them?")
-        with self.beat("title"):
-            self.play(FadeIn(card[:2]), run_time=1.5)
-        with self.beat("question"):
-            self.play(Write(card[2]), run_time=1.5)
+        self.play_title_card(card)
 
 
 class RotationEigen(Segment):
@@ -267,8 +263,4 @@ class ClosingCard(Segment):
         card = closing_card(f"{name}: {kept} complex states instead of {H} give the real output "
                             f"to {scientific(half_error)}",
                             "Next: an elementwise recurrence can run all steps at once: the parallel scan (lesson 04)")
-        card.scale_to_fit_width(min(card.width, FRAME_TEXT_WIDTH))
-        with self.beat("result"):
-            self.play(FadeIn(card[0]), run_time=1.5)
-        with self.beat("bridge"):
-            self.play(FadeIn(card[1], shift=0.2 * UP), run_time=1.5)
+        self.play_closing_card(card)

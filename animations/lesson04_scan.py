@@ -318,6 +318,7 @@ class WorkDepthTable(Segment):
 BLOCK_TOKENS = (3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3)   # b; every gate is 1, so h is the running sum
 BLOCK_ITEMS, BLOCK_LANES = 2, 4                    # a toy block: 8 threads of 2 items, warps of 4 lanes
 MAMBA_THREADS, MAMBA_ITEMS = 128, 16               # mamba_ssm's selective scan at long L: 128 threads × 16 items
+WARP_LANES = 32                                    # a CUDA warp
 BLOCK_CELL, ITEM_STEP, THREAD_GAP, WARP_GAP, BLOCK_ROW_Y = 0.56, 0.64, 0.2, 0.55, 0.55
 PHASE_PLACES = {"thread reduce": "registers", "warp scan": "shuffles inside a warp",
                 "thread prefix": "shared memory, after one barrier", "thread scan": "registers"}
@@ -344,7 +345,7 @@ def mamba_block_counts() -> dict[str, tuple[int, int, int]]:
     block scan and Brent–Kung, counted by lessons.scan."""
     n = MAMBA_THREADS * MAMBA_ITEMS
     a, b = random_pairs((n,), torch.Generator().manual_seed(0), torch.float64)      # (2048,) each
-    per_warp = n // (MAMBA_THREADS // 32)
+    per_warp = n // (MAMBA_THREADS // WARP_LANES)                                    # items a warp holds
     counts = {}
     for name, options in (("block", {"items_per_thread": MAMBA_ITEMS}), ("blelloch", {})):
         trace = trace_scan(name, a, b, **options)[1]

@@ -62,11 +62,7 @@ class TitleCard(Segment):
 
     def construct(self):
         card = title_card("07", "The memory trick and a Triton scan kernel", "Why is the selective scan fast on a GPU?")
-        card[1].scale_to_fit_width(min(card[1].width, config.frame_width - 1.2))
-        with self.beat("title"):
-            self.play(FadeIn(card[:2], shift=0.2 * UP), run_time=1.5)
-        with self.beat("question"):
-            self.play(Write(card[2]), run_time=1.5)
+        self.play_title_card(card)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -627,8 +623,4 @@ class ClosingCard(Segment):
                             f"bound by instructions ({1e3 * at_16.instructions:.2f} ms), not bytes "
                             f"({1e3 * at_16.bytes:.2f} ms).",
                             "Next: Mamba-2 moves the work onto tensor cores, as matrix multiplication.")
-        card[0].scale_to_fit_width(min(card[0].width, config.frame_width - 1))
-        with self.beat("result"):
-            self.play(FadeIn(card[0], shift=0.2 * UP), run_time=1.5)
-        with self.beat("bridge"):
-            self.play(Write(card[1]), run_time=1.5)
+        self.play_closing_card(card)

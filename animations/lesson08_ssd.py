@@ -19,7 +19,7 @@ from functools import cache
 
 import torch
 from manim import (DOWN, LEFT, RIGHT, UP, Create, DashedVMobject, FadeIn, FadeOut, GrowFromEdge, LaggedStart,
-                   MathTex, Rectangle, SurroundingRectangle, TransformFromCopy, VGroup, Write, config)
+                   MathTex, Rectangle, SurroundingRectangle, TransformFromCopy, VGroup, Write)
 
 from animations.segment import Segment
 from animations.style import (ACCENT, EXPLODING, FOREGROUND, MUTED, SMALL_SIZE, STABLE, VANISHING, caption,
@@ -47,11 +47,7 @@ class TitleCard(Segment):
 
     def construct(self):
         card = title_card("08", "Mamba-2: the scan as matrix multiplication", "Can tensor cores run the scan?")
-        card[1].scale_to_fit_width(min(card[1].width, config.frame_width - 1.2))
-        with self.beat("title"):
-            self.play(FadeIn(card[:2], shift=0.2 * UP), run_time=1.5)
-        with self.beat("question"):
-            self.play(Write(card[2]), run_time=1.5)
+        self.play_title_card(card)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,8 +375,4 @@ class ClosingCard(Segment):
         card = closing_card(f"SSD: {100 * share:.1f} % of its FLOPs are matmuls.\nForward on an H200, float32: "
                             f"{ssd_ms:.2f} ms against Mamba-1's {mamba1_ms:.2f} ms.",
                             "From plain RNNs to Mamba-2: a linear recurrence, made selective, made fast.")
-        card[0].scale_to_fit_width(min(card[0].width, config.frame_width - 1))
-        with self.beat("result"):
-            self.play(FadeIn(card[0], shift=0.2 * UP), run_time=1.5)
-        with self.beat("bridge"):
-            self.play(Write(card[1]), run_time=1.5)
+        self.play_closing_card(card)

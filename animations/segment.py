@@ -10,14 +10,15 @@
 Each `with self.beat(id)` must name the script's next beat of this scene; its animations may take at most the
 beat's duration, and the rest of it is a wait. When the scene ends, every beat of the script must have played.
 The beat boundaries are recorded in `beat_marks` (seconds from the scene's start): the slides split the video
-there and the cut puts its chapter marks on scene boundaries.
+there and the cut puts its chapter marks on scene boundaries. `play_title_card` and `play_closing_card` play the
+two beats of a plain opening or closing card (style.title_card, style.closing_card).
 """
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager
 
-from manim import Scene
+from manim import UP, FadeIn, Scene, VGroup, Write
 
 from animations.narration import Beat, SceneScript, load_script
 
@@ -72,6 +73,20 @@ class Segment(Scene):
             self.wait(self.beat_target - self.time)
         self.beats_played.append(beat_id)
         self.beat_marks.append(self.time)
+
+    def play_title_card(self, card: VGroup) -> None:
+        """The script's beats 'title' and 'question' over a style.title_card: number and title, then the question."""
+        with self.beat("title"):
+            self.play(FadeIn(card[:2], shift=0.2 * UP), run_time=1.5)
+        with self.beat("question"):
+            self.play(Write(card[2]), run_time=1.5)
+
+    def play_closing_card(self, card: VGroup) -> None:
+        """The script's beats 'result' and 'bridge' over a style.closing_card: the measured result, then the bridge."""
+        with self.beat("result"):
+            self.play(FadeIn(card[0], shift=0.2 * UP), run_time=1.5)
+        with self.beat("bridge"):
+            self.play(FadeIn(card[1], shift=0.2 * UP), run_time=1.5)
 
     def tear_down(self):
         missing = [beat.id for beat in self.scene_script.beats[len(self.beats_played):]]

@@ -30,6 +30,7 @@ CONTENT_TOP = 2.7
 CONTENT_BOTTOM = -3.0
 LEFT_COLUMN_X = -3.4
 RIGHT_COLUMN_X = 3.4
+TEXT_WIDTH = 13.0   # the widest a line of text may be (the frame is 14.2 wide)
 
 config.background_color = BACKGROUND
 
@@ -69,16 +70,26 @@ def equation(*tex: str, size: int = EQUATION_SIZE, color=FOREGROUND) -> MathTex:
     return MathTex(*tex, font_size=size, color=color)
 
 
+def fit_width(mobject, width: float = TEXT_WIDTH):
+    """Shrink `mobject` to `width` if it is wider (a long measured line on a card); never enlarge it."""
+    if mobject.width > width:
+        mobject.scale_to_fit_width(width)
+    return mobject
+
+
 def title_card(lesson: str, heading: str, question: str) -> VGroup:
-    """A segment's opening card: 'Lesson NN', its title, and the question the lesson answers."""
+    """A segment's opening card: 'Lesson NN', its title, and the question the lesson answers (Segment's
+    play_title_card plays it)."""
     return stacked(label(f"Lesson {lesson}", LABEL_SIZE, MUTED),
-                   label(heading, CARD_TITLE_SIZE, FOREGROUND),
-                   label(question, LABEL_SIZE + 4, ACCENT), buff=0.5)
+                   fit_width(label(heading, CARD_TITLE_SIZE, FOREGROUND)),
+                   fit_width(label(question, LABEL_SIZE + 4, ACCENT)), buff=0.5)
 
 
 def closing_card(result: str, bridge: str) -> VGroup:
-    """A segment's closing card: the measured result in one line, and the bridge to the next lesson."""
-    return stacked(label(result, LABEL_SIZE + 4, FOREGROUND), label(bridge, LABEL_SIZE, ACCENT), buff=0.6)
+    """A segment's closing card: the measured result (a line or two), and the bridge to the next lesson (Segment's
+    play_closing_card plays it)."""
+    return stacked(fit_width(label(result, LABEL_SIZE + 4, FOREGROUND)), fit_width(label(bridge, LABEL_SIZE, ACCENT)),
+                   buff=0.6)
 
 
 def cell_row(count: int, color=FOREGROUND, size: float = 0.8, buff: float = 0.3) -> VGroup:
