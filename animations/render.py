@@ -4,6 +4,7 @@
     python -m animations.render --lesson 1 -q h       # lesson 01 at 1080p
     python -m animations.render --scene FactorN -s    # one scene, last frame only (PNG)
     python -m animations.render --lesson 1 --cut      # lesson 01's scenes joined into one video with chapters
+    python -m animations.render -q h --cut --missing  # cut every lesson, rendering only scenes not yet at 1080p
     python -m animations.render --refresh-references  # rewrite the visual regression test's reference frames
 
 Videos land in renders/videos/<module>/<quality>/<Scene>.mp4 (Manim's layout under renders/), where
@@ -89,6 +90,12 @@ def find_rendered(module_name: str, scene: str, media_dir: Path = RENDERS) -> Pa
         if path.exists():
             return path
     return None
+
+
+def missing_scenes(scenes: dict[str, list[str]], quality: str, media_dir: Path = RENDERS) -> dict[str, list[str]]:
+    """{module: [Scene, ...]} cut down to the scenes with no video at `quality` yet (`--missing`)."""
+    return {module: [name for name in names if not output_path(module, name, quality, media_dir=media_dir).exists()]
+            for module, names in scenes.items()}
 
 
 def render_lessons(scenes: dict[str, list[str]], quality: str = "l", jobs: int = 2,
@@ -236,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="render each lesson's scenes, then join them into renders/cuts/<quality>/NN_<stem>.mp4")
     parser.add_argument("--refresh-references", action="store_true",
                         help="render at preview quality and rewrite tests/reference_frames/ (after an intended change)")
+    parser.add_argument("--missing", action="store_true",
+                        help="render only the scenes with no video at this quality yet; keep the others as they are "
+                             "(stale if their code changed since): e.g. cut what ./course render -q h made")
     parser.add_argument("--jobs", type=int, default=2, help="Manim processes side by side (default: 2)")
     return parser
 
@@ -278,6 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if (args.cut or args.refresh_references) and (args.scene or args.last_frame):
         parser.error("--cut and --refresh-references work on whole lessons: drop --scene and -s")
+    if args.missing and args.last_frame:
+        parser.error("--missing keeps existing videos; -s writes still frames: use one or the other")
     scenes = selected_scenes(parser, args)
     if args.list:
         for module_name, names in scenes.items():
@@ -293,12 +305,19 @@ def main(argv: list[str] | None = None) -> None:
             for scene, path in zip(names, render(module_name, names, args.quality, True), strict=True):
                 print(f"{module_name}.{scene}: {shown(path)}")
         return
-    for module_name, paths in render_lessons(scenes, args.quality, args.jobs).items():
-        for path in paths:
+    to_render = missing_scenes(scenes, args.quality) if args.missing else scenes
+    rendered = render_lessons({module: names for module, names in to_render.items() if names}, args.quality, args.jobs)
+    for module_name, names in scenes.items():
+        for path in rendered.get(module_name, []):
             print(f"{module_name}.{path.stem}: {shown(path)}")
+        kept = len(names) - len(to_render[module_name])
+        if kept:
+            print(f"{module_name}: kept {kept} scene{'s' * (kept > 1)} already rendered at "
+                  f"{QUALITY_FOLDERS[args.quality]} (--missing)")
         if args.cut:
             print(f"{module_name} cut: {shown(cut_lesson(module_name, args.quality))}")
         if args.refresh_references:
+            paths = [output_path(module_name, name, args.quality) for name in names]
             for path in write_references(module_name, paths):
                 print(f"reference: {shown(path)}")
 

@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import PREVIEW_RENDER_TIMEOUT_S
 
 from animations.narration import load_script
-from animations.render import CUTS, cut_lesson, cut_path, lesson_modules, main, scene_title, scripted_modules
+from animations import render as render_module
+from animations.render import (CUTS, cut_lesson, cut_path, lesson_modules, main, missing_scenes, output_path,
+                               scene_title, scripted_modules)
 from animations.segment import lesson_of
 from animations.video import FFMPEG, chapters_metadata, duration, join_with_chapters, probe, split_at
 
@@ -88,6 +90,36 @@ def test_cut_without_a_script_or_a_render_says_what_to_do(tmp_path):
     if scripted_modules():
         with pytest.raises(FileNotFoundError, match="render them first"):
             cut_lesson(scripted_modules()[0], "p", media_dir=tmp_path, cuts_dir=tmp_path)
+
+
+def test_missing_keeps_the_scenes_rendered_at_that_quality(tmp_path):
+    made = output_path("lesson01_rnn", "FactorN", "h", media_dir=tmp_path)
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"")
+    scenes = {"lesson01_rnn": ["ChainRule", "FactorN"], "lesson02_linear_rnn": ["ClosedForm"]}
+    assert missing_scenes(scenes, "h", media_dir=tmp_path) == {"lesson01_rnn": ["ChainRule"],
+                                                               "lesson02_linear_rnn": ["ClosedForm"]}
+    assert missing_scenes(scenes, "l", media_dir=tmp_path) == scenes       # another quality is another video
+
+
+def test_missing_refuses_last_frames(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["--missing", "-s", "--scene", "FactorN"])
+    assert exit.value.code == 2 and "--missing" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(PREVIEW_RENDER_TIMEOUT_S)
+@pytest.mark.render
+def test_cut_with_missing_joins_existing_renders_without_rendering(preview_renders, monkeypatch, capsys):
+    """After a full render, `--cut --missing` only joins: no Manim run (a second 1080p60 render costs ~20 min)."""
+    module = scripted_modules()[0]
+    preview_renders[module].checked()
+    monkeypatch.setattr(render_module, "render", lambda *args, **kwargs: pytest.fail(f"rendered {args[:2]}"))
+    main(["--lesson", lesson_of(module), "-q", "p", "--cut", "--missing"])
+    out = capsys.readouterr().out
+    scenes = len(load_script(lesson_of(module)).scenes)
+    assert f"{module}: kept {scenes} scenes already rendered at 216p15 (--missing)" in out
+    assert probe(cut_path(module, "p"))["chapters"], out
 
 
 def test_cut_flag_refuses_a_single_scene(capsys):
