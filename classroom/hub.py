@@ -27,11 +27,10 @@ import socket
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from animations.render import find_rendered, render_lessons
+from classroom.polling import wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = Path(__file__).with_name("jupyterhub_config.py")
@@ -319,20 +318,6 @@ def banner(args: argparse.Namespace, isolated: bool) -> str:
     return "\n".join(["=" * width, *lines, "=" * width])
 
 
-def wait_until_up(url: str, hub: subprocess.Popen, timeout: float = 120) -> None:
-    """Poll `url` until the hub answers; raise if it exits or takes longer than `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if hub.poll() is not None:
-            sys.exit(f"jupyterhub exited with status {hub.returncode}: see its log above")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"the hub did not answer at {url} within {timeout:.0f} s")
-
-
 def stop(hub: subprocess.Popen, timeout: float = 60) -> int:
     """Stop jupyterhub as Ctrl-C does (it stops the students' servers and the proxy), then wait for it."""
     if hub.poll() is None:
@@ -367,7 +352,10 @@ def serve(args: argparse.Namespace) -> int:
     # SIGINT) would leave the hub running. Take it back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        wait_until_up(f"{hub_url(args)}hub/api/", hub)
+        try:
+            wait_for_http(f"{hub_url(args)}hub/api/", timeout=120, process=hub, what="jupyterhub")
+        except ChildProcessError as exited:
+            sys.exit(f"{exited}: see its log above")
         print(banner(args, isolated), flush=True)
         return hub.wait()
     except KeyboardInterrupt:

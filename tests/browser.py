@@ -10,10 +10,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from classroom.polling import wait_for_http
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,18 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 60) -> None:
-    """Poll `url` until it answers, or raise after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout} s")
 
 
 LAB_SETTINGS = {
@@ -102,7 +90,7 @@ def jupyter_lab(notebooks: list[Path], workdir: Path):
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for_http(f"{base}/api/status")
+        wait_for_http(f"{base}/api/status", process=server, what="JupyterLab")
         yield base
     finally:
         server.terminate()

@@ -32,7 +32,8 @@ import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
 from classroom import hub
-from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for_http
+from classroom.polling import wait_for_http
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port
 from tests.conftest import WIDGET_LATENCIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,14 +271,10 @@ def running_hub(state: Path):
 def wait_until_answering(url: str, launcher: subprocess.Popen, log: Path, timeout: float = 900) -> None:
     """Poll `url` until the hub answers (after rendering any scene still missing); fail with the end of its log if
     the launcher exits first."""
-    deadline = time.monotonic() + timeout
-    while launcher.poll() is None and time.monotonic() < deadline:
-        try:
-            wait_for_http(url, timeout=2)
-            return
-        except TimeoutError:
-            continue
-    pytest.fail(f"the hub did not come up at {url}; its log ends:\n{log.read_text()[-3000:]}")
+    try:
+        wait_for_http(url, timeout=timeout, process=launcher, what="the hub launcher")
+    except (ChildProcessError, TimeoutError) as problem:
+        pytest.fail(f"the hub did not come up at {url} ({problem}); its log ends:\n{log.read_text()[-3000:]}")
 
 
 def still_running(uids: set[int], pids: list[int | None], grace: float = 30) -> list[int]:
