@@ -7,7 +7,7 @@ SSDChunk: the output of one chunk is its diagonal block (a small masked matmul) 
 the chunks before it adds: the matrix M, the two parts of y, the carried state, and the loop's y, all computed.
 TensorCores: FLOPs of chunked SSD (lessons.ssd.ssd_flops, nearly all matmul) against Mamba-1's scan (none), and the
 recorded H200 times (results/ssd_gpu.md).
-Family: six models as (a_t, b_t) of h_t = a_t ⊙ h_{t−1} + b_t (lessons.ssd.recurrence_family), with the range of
+Family: seven models as (a_t, b_t) of h_t = a_t ⊙ h_{t−1} + b_t (lessons.ssd.recurrence_family), with the range of
 |a_t| each one draws and whether it changes with t.
 ClosingCard: the result and the end of the road.
 """
@@ -309,12 +309,12 @@ class TensorCores(Segment):
 
 
 # ---------------------------------------------------------------------------------------------
-# Family: six models, one recurrence
+# Family: seven models, one recurrence
 # ---------------------------------------------------------------------------------------------
 
 GATES = {"S4D (LegS)": r"e^{\Delta \Lambda}", "LRU": r"e^{-e^{\nu} + i e^{\theta}}", "Mamba-1": r"e^{\Delta_t A}",
          "Mamba-2": r"e^{\Delta_t A},\ A \text{ scalar per head}", "RG-LRU (Griffin)": r"\sigma(\Lambda)^{c\, r_t}",
-         "RWKV-6-style": r"e^{-e^{\omega + \tanh(u_t W_1) W_2}}"}
+         "RWKV-6-style": r"e^{-e^{\omega + \tanh(u_t W_1) W_2}}", "mLSTM (xLSTM)": r"\sigma(w_f \cdot u_t + b_f)"}
 FAMILY_TOP, FAMILY_STEP = 1.3, 0.62
 FAMILY_COLUMNS = (-6.6, -3.6, 0.9, 4.3)        # left edges: name, gate, |a_t| here, changes with t
 
@@ -344,10 +344,10 @@ def family_row(row: int, name: str, gate: str, low: float, high: float, varies: 
 
 
 class Family(Segment):
-    """h_t = a_t ⊙ h_{t−1} + b_t, and six ways of choosing a_t."""
+    """h_t = a_t ⊙ h_{t−1} + b_t, and seven ways of choosing a_t."""
 
     def construct(self):
-        self.add(title("One recurrence, six models"))
+        self.add(title("One recurrence, seven models"))
         shared = equation(r"h_t", "=", r"a_t", r"\odot h_{t-1} + b_t").move_to([0, 2.5, 0])
         shared[2].set_color(ACCENT)
         names = (r"\text{model}", r"\text{gate } a_t", r"|a_t| \text{ here}", r"\text{changes with } t")

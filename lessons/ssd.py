@@ -291,7 +291,7 @@ def _check_layer_inputs(x, dt, A, B, C, D, z, dt_bias) -> torch.dtype:
 
 
 # ---------------------------------------------------------------------------------------------
-# The family: one elementwise recurrence h_t = a_t ⊙ h_{t−1} + b_t, six ways of choosing (a_t, b_t)
+# The family: one elementwise recurrence h_t = a_t ⊙ h_{t−1} + b_t, seven ways of choosing (a_t, b_t)
 # Every member reads the same input u (L, width); its state has shape `state`, and a_t, b_t are (L, *state).
 # ---------------------------------------------------------------------------------------------
 
@@ -413,16 +413,45 @@ def _rwkv6(u, heads, g, rank: int = 2) -> FamilyMember:
                         "ω, the LoRA and projections", "w_t (per key channel), k_t, v_t", "heads·K·V = width·K")
 
 
+MLSTM_FORGET_BIAS = 3.0   # f_t ≈ σ(3) ≈ 0.95 at the start: the forget-gate bias lesson 01 gave the LSTM
+
+
+def _mlstm(u, heads, g) -> FamilyMember:
+    """xLSTM's mLSTM: per head C_t = f_t C_{t−1} + i_t k_t v_tᵀ and n_t = f_t n_{t−1} + i_t k_t, with a scalar forget
+    gate f_t = σ(w_f·u_t + b_f) and an exponential input gate i_t = exp(w_i·u_t + b_i). One recurrence holds both:
+    the state is [C | n] (K × (V + 1)) and b_t = i_t k_t ⊗ [v_t, 1]."""
+    length, width = u.shape
+    K = width // heads
+    W_k, W_v = torch.randn(2, width, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    W_f, W_i = torch.randn(2, heads, width, dtype=u.dtype, generator=g) / math.sqrt(width)
+    b_f = torch.full((heads,), MLSTM_FORGET_BIAS, dtype=u.dtype)
+    b_i = torch.zeros(heads, dtype=u.dtype)
+    forget = torch.sigmoid(u @ W_f.T + b_f)                                        # (L, heads)
+    inputs = torch.exp(u @ W_i.T + b_i)                                            # (L, heads)
+    k = (u @ W_k.T).reshape(length, heads, K) / math.sqrt(K)                       # (L, heads, K), scaled as in xLSTM
+    v = (u @ W_v.T).reshape(length, heads, K)                                      # (L, heads, V = K)
+    v_and_one = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)                # (L, heads, V + 1)
+    b = inputs[..., None, None] * k[..., None] * v_and_one[..., None, :]           # (L, heads, K, V + 1)
+    a = forget[..., None, None].expand_as(b)
+    return FamilyMember("mLSTM (xLSTM)", "Beck et al. 2024 (xLSTM)", u,
+                        {"W_k": W_k, "W_v": W_v, "W_f": W_f, "b_f": b_f, "W_i": W_i, "b_i": b_i}, a, b,
+                        "the gate and projection weights", "f_t, i_t (one each per head), k_t, v_t",
+                        "heads·K·(V + 1): C and n")
+
+
 def recurrence_family(length: int = 16, width: int = 4, state: int = 4, heads: int = 2, seed: int = 0,
                       dtype: torch.dtype = torch.float64) -> dict[str, FamilyMember]:
-    """Six linear recurrences as (a_t, b_t) of h_t = a_t ⊙ h_{t−1} + b_t, each run through linear_scan, on one
-    input u (length, width) ~ N(0, 1) drawn from `seed`. `heads` must divide `width` (Mamba-2, RWKV-6).
+    """Seven linear recurrences as (a_t, b_t) of h_t = a_t ⊙ h_{t−1} + b_t, each run through linear_scan, on one
+    input u (length, width) ~ N(0, 1) drawn from `seed`. `heads` must divide `width` (Mamba-2, RWKV-6, mLSTM).
 
     S4D: Gu, Gupta, Goel & Ré, *On the Parameterization and Initialization of Diagonal State Space Models* (2022),
     with the S4D-LegS init (S4D-Lin would take Λ_n = −½ + iπn instead). LRU: Orvieto et al., *Resurrecting
     Recurrent Neural Networks for Long Sequences* (2023). Mamba-1: Gu & Dao, *Mamba* (2023). Mamba-2: Dao & Gu,
     *Transformers are SSMs* (2024). RG-LRU: De et al., *Griffin* (2024). RWKV-6: Peng et al., *Eagle and Finch*
     (2024); "style" because the token shift and the output's bonus term are left out: only the state's recurrence.
+    mLSTM: Beck et al., *xLSTM: Extended Long Short-Term Memory* (2024), the state's recurrence without the
+    stabiliser m_t (which rescales C and n together against overflow and cancels in the output) and without the
+    output h_t = o_t ⊙ C_tᵀq_t / max(|n_tᵀq_t|, 1).
     """
     length, width, state, heads = _check_sizes(length=length, width=width, state=state, heads=heads)
     if width % heads:
@@ -430,7 +459,7 @@ def recurrence_family(length: int = 16, width: int = 4, state: int = 4, heads: i
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(length, width, dtype=dtype, generator=g)                       # (L, width)
     members = [_s4d(u, state, g), _lru(u, state, g), _mamba1(u, state, g), _mamba2(u, state, heads, g),
-               _rg_lru(u, g), _rwkv6(u, heads, g)]
+               _rg_lru(u, g), _rwkv6(u, heads, g), _mlstm(u, heads, g)]
     return {member.name: member for member in members}
 
 

@@ -327,6 +327,8 @@ def family_loops(m, length):
         a = lambda t: torch.sigmoid(p["Lambda"]) ** (8 * torch.sigmoid(p["W_a"] @ u[t] + p["b_a"]))   # noqa: E731
         return loop(a, lambda t: torch.sqrt(1 - a(t) ** 2) * torch.sigmoid(p["W_x"] @ u[t] + p["b_x"]) * u[t],
                     length, torch.zeros_like(u[0]))
+    if m.name.startswith("mLSTM"):
+        return mlstm_loop(m, length)
     heads = m.a.shape[1]                                                      # RWKV-6-style
     w = lambda t: torch.exp(-torch.exp(p["omega"] + torch.tanh(u[t] @ p["W1"]) @ p["W2"]))   # noqa: E731
     k = lambda t: (p["W_k"] @ u[t]).reshape(heads, -1)                         # noqa: E731
@@ -335,10 +337,28 @@ def family_loops(m, length):
                 torch.zeros(heads, u.shape[1] // heads, u.shape[1] // heads, dtype=u.dtype))
 
 
+def mlstm_loop(m, length):
+    """xLSTM's mLSTM as the paper writes it, one step at a time: C_t = f_t C_{t−1} + i_t v_t k_tᵀ (V × K) and
+    n_t = f_t n_{t−1} + i_t k_t, yielded in the family's layout [Cᵀ | n] (heads, K, V + 1)."""
+    u, p = m.u, m.parameters
+    heads = p["W_f"].shape[0]
+    K = u.shape[1] // heads
+    C = torch.zeros(heads, K, K, dtype=u.dtype)                               # (heads, V, K)
+    n = torch.zeros(heads, K, dtype=u.dtype)
+    for t in range(length):
+        f = torch.sigmoid(p["W_f"] @ u[t] + p["b_f"])[:, None]                 # (heads, 1)
+        i = torch.exp(p["W_i"] @ u[t] + p["b_i"])[:, None]
+        k = (p["W_k"] @ u[t]).reshape(heads, K) / math.sqrt(K)
+        v = (p["W_v"] @ u[t]).reshape(heads, K)
+        C = f[..., None] * C + i[..., None] * v[:, :, None] * k[:, None, :]
+        n = f * n + i * k
+        yield torch.cat([C.transpose(1, 2), n[..., None]], dim=-1)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_family_member_equals_its_own_loop(seed):
     family = S.recurrence_family(length=13, width=6, state=4, heads=3, seed=seed)
-    assert len(family) == 6
+    assert len(family) == 7
     for name, member in family.items():
         want = torch.stack(list(family_loops(member, 13)))
         assert member.a.shape == member.b.shape == member.h.shape == want.shape, name
@@ -379,8 +399,22 @@ def test_s4d_legs_init_is_the_normal_part_of_hippo_legs():
 def test_family_table_has_a_row_per_member():
     table = S.family_table(S.recurrence_family(seed=4))
     lines = str(table).splitlines()
-    assert len(lines) == 2 + 6 and "depends on the input" in lines[0]
-    assert all(name in str(table) for name in ("S4D", "LRU", "Mamba-1", "Mamba-2", "RG-LRU", "RWKV-6"))
+    assert len(lines) == 2 + 7 and "depends on the input" in lines[0]
+    assert all(name in str(table) for name in ("S4D", "LRU", "Mamba-1", "Mamba-2", "RG-LRU", "RWKV-6", "mLSTM"))
+
+
+def test_the_mlstm_member_reads_out_as_the_xlstm_cell():
+    """The family's [C | n] state gives the mLSTM's output h_t = C_tᵀq_t / max(|n_tᵀq_t|, 1) per head, as a loop
+    of the cell does; its gate is a forget gate in (0, 1) that the input sets."""
+    m = S.recurrence_family(length=9, width=4, state=3, heads=2, seed=5)["mLSTM (xLSTM)"]
+    q = torch.randn(9, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))     # (L, heads, K)
+    C, n = m.h[..., :-1], m.h[..., -1]                                        # (L, heads, K, V), (L, heads, K)
+    readout = torch.einsum("thkv,thk->thv", C, q) / torch.einsum("thk,thk->th", n, q).abs().clamp_min(1)[..., None]
+    for t, state in enumerate(mlstm_loop(m, 9)):
+        C_t, n_t = state[..., :-1].transpose(1, 2), state[..., -1]           # (heads, V, K), (heads, K)
+        want = (C_t @ q[t][..., None])[..., 0] / (n_t * q[t]).sum(-1).abs().clamp_min(1)[:, None]
+        close(readout[t], want, 1e-12)
+    assert 0 < float(m.a.min()) and float(m.a.max()) < 1 and bool((m.a != m.a[:1]).any())   # a forget gate, selective
 
 
 # ---------------------------------------------------------------------------------------------- bad inputs
