@@ -196,4 +196,4 @@ def test_lesson08_narration_claims_hold_for_the_numbers_the_scenes_draw():
     for dtype in ("float32", "bf16"):                                                   # "under a third of the time"
         assert counts.forward[("mamba_ssm Triton SSD", dtype)] < counts.forward[
             ("kernels.selective_scan (Mamba-1)", dtype)] / 3
-    assert len(scene.family_rows()) == 6                                                # "six models"
+    assert len(scene.family_rows()) == 7                                                # "seven models"
