@@ -23,7 +23,7 @@ from animations.style import (ACCENT, EXPLODING, FOREGROUND, LABEL_SIZE, MUTED, 
                               arrow_between,
                               caption, cell_row, closing_card, equation, label, scientific, stacked, title,
                               title_card)
-from lessons.scan import (ScanTrace, associativity_defect, chunked_scan, combine, cross_warp_levels, identity_defect,
+from lessons.scan import (ScanTrace, associativity_defect, block_costs, chunked_scan, combine, identity_defect,
                           parallel_steps, random_pairs, replay_trace, sequential_scan, trace_scan)
 
 TOKENS = (3, 1, 4, 1, 5, 9, 2, 6)                 # b
@@ -340,19 +340,6 @@ def block_trace() -> tuple[torch.Tensor, torch.Tensor, ScanTrace]:
     return a, b, trace_scan("block", a, b, items_per_thread=BLOCK_ITEMS, warp_size=BLOCK_LANES)[1]
 
 
-def mamba_block_counts() -> dict[str, tuple[int, int, int]]:
-    """On mamba's block (2048 items): (levels, steps on 128 processors, levels that read across warps) for the
-    block scan and Brent–Kung, counted by lessons.scan."""
-    n = MAMBA_THREADS * MAMBA_ITEMS
-    a, b = random_pairs((n,), torch.Generator().manual_seed(0), torch.float64)      # (2048,) each
-    per_warp = n // (MAMBA_THREADS // WARP_LANES)                                    # items a warp holds
-    counts = {}
-    for name, options in (("block", {"items_per_thread": MAMBA_ITEMS}), ("blelloch", {})):
-        trace = trace_scan(name, a, b, **options)[1]
-        counts[name] = (trace.depth, parallel_steps(trace, MAMBA_THREADS), cross_warp_levels(trace, per_warp))
-    return counts
-
-
 def block_cells(values) -> VGroup:
     """The 16 items as boxes with their b, placed by thread and warp."""
     cells = VGroup()
@@ -451,15 +438,17 @@ class BlockScan(Segment):
             _, final = replay_trace(a, b, trace, trace.depth)
             assert torch.equal(final, sequential_scan(a, b)), "the script's 'rescan' says the scan is done"
         with self.beat("mamba"):
-            counts = mamba_block_counts()
-            (levels, steps, crossing), (bk_levels, bk_steps, bk_crossing) = counts["block"], counts["blelloch"]
-            assert steps == levels and crossing < bk_crossing, f"the script's 'mamba' no longer holds: {counts}"
+            costs = block_costs(("block", "blelloch"), MAMBA_THREADS, MAMBA_ITEMS, WARP_LANES)
+            ours, brent_kung = costs["block"], costs["blelloch"]
+            assert ours.steps == ours.depth and ours.cross_warp_levels < brent_kung.cross_warp_levels, \
+                f"the script's 'mamba' no longer holds: {costs}"
             lines = stacked(label(f"mamba's block: {MAMBA_THREADS} threads × {MAMBA_ITEMS} items = "
                                   f"{MAMBA_THREADS * MAMBA_ITEMS}", LABEL_SIZE - 2, FOREGROUND),
-                            label(f"BlockScan: {levels} levels, so {steps} steps on {MAMBA_THREADS} threads; "
-                                  f"{crossing} levels read across warps", LABEL_SIZE - 2, STABLE),
-                            label(f"Brent–Kung: {bk_levels} levels, but {bk_steps} steps; {bk_crossing} levels read "
-                                  "across warps", LABEL_SIZE - 2, MUTED), buff=0.2).move_to([0, -2.3, 0])
+                            label(f"BlockScan: {ours.depth} levels, so {ours.steps} steps on {MAMBA_THREADS} threads; "
+                                  f"{ours.cross_warp_levels} levels read across warps", LABEL_SIZE - 2, STABLE),
+                            label(f"Brent–Kung: {brent_kung.depth} levels, but {brent_kung.steps} steps; "
+                                  f"{brent_kung.cross_warp_levels} levels read across warps", LABEL_SIZE - 2, MUTED),
+                            buff=0.2).move_to([0, -2.3, 0])
             self.play(FadeOut(VGroup(shared, shared_box, carried, barrier)), FadeOut(note), run_time=0.4)
             self.play(FadeIn(lines), run_time=1.0)
 

@@ -111,6 +111,14 @@ class ScanTrace:
     def depth(self) -> int:
         return len(self.levels)
 
+    def phases(self) -> dict[str, tuple[int, int]]:
+        """{phase: (levels, combines)} in the order the phases first ran."""
+        counts: dict[str, tuple[int, int]] = {}
+        for level in self.levels:
+            levels, combines = counts.get(level.phase, (0, 0))
+            counts[level.phase] = (levels + 1, combines + len(level.targets))
+        return counts
+
 
 _active_trace: ScanTrace | None = None
 
@@ -680,6 +688,34 @@ def cross_warp_levels(trace: ScanTrace, items_per_warp: int) -> int:
     return sum(any(source // per_warp != target // per_warp for source, target in zip(level.sources, level.targets,
                                                                                       strict=True))
                for level in trace.levels)
+
+
+@dataclass(frozen=True)
+class BlockCost:
+    """What one algorithm costs on a GPU block, counted from its trace."""
+
+    work: int                  # combines
+    depth: int                 # levels
+    steps: int                 # on one processor per thread: Σ over levels of ⌈combines / threads⌉
+    cross_warp_levels: int     # levels that read a value another warp holds (each behind a block-wide barrier)
+
+
+def block_costs(algorithms=("hillis_steele", "blelloch", "chunked", "block"), threads: int = 128,
+                items_per_thread: int = 16, warp_size: int = 32, seed: int = 0) -> dict[str, BlockCost]:
+    """{algorithm: BlockCost} on one block of threads·items_per_thread elements (mamba_ssm's selective scan: 128
+    threads × 16 items = 2048), warps holding consecutive runs of warp_size·items_per_thread elements. The block
+    scan runs with the block's own shape; the others with their defaults."""
+    threads = require_positive_int("threads", threads)
+    items = require_positive_int("items_per_thread", items_per_thread)
+    lanes = require_positive_int("warp_size", warp_size)
+    a, b = random_pairs((threads * items,), torch.Generator().manual_seed(seed), torch.float64)
+    costs = {}
+    for name in algorithms:
+        options = {"items_per_thread": items, "warp_size": lanes} if name == "block" else {}
+        trace = trace_scan(name, a, b, **options)[1]
+        costs[name] = BlockCost(trace.combines, trace.depth, parallel_steps(trace, threads),
+                                cross_warp_levels(trace, lanes * items))
+    return costs
 
 
 def brent_time(work: int, depth: int, processors: int) -> float:

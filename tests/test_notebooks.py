@@ -11,6 +11,8 @@ from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import NOTEBOOK_BUDGET_S, NOTEBOOK_TIMES, STATED_RUN_TIMES
 
+from classroom.notes import embedded_scenes
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 LESSONS = [path for path in NOTEBOOKS if not path.name.startswith("00_")]
 RUN_TIME = re.compile(r"\*\*Run time:\*\* under (\d+) s on a 2-core CPU[^\n]*?; the first time, add the render of "
@@ -81,9 +83,8 @@ def test_the_header_states_a_run_time_within_budget_and_the_scenes_it_renders(pa
     seconds, scenes = stated_run_time(path)
     STATED_RUN_TIMES[path.name] = seconds
     assert seconds <= NOTEBOOK_BUDGET_S, f"{path.name} states {seconds} s, over the {NOTEBOOK_BUDGET_S} s budget"
-    code = "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
-                   if cell["cell_type"] == "code")
-    assert scenes == code.count('show_scene("'), f"{path.name}: the header counts {scenes} scenes"
+    shown = embedded_scenes(path.name[:2])
+    assert scenes == len(shown), f"{path.name}: the header counts {scenes} scenes, the notebook shows {shown}"
 
 
 @pytest.mark.notebook

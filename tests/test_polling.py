@@ -1,22 +1,16 @@
 """classroom.polling.wait_for_http: returns once a server answers, names a server that died, times out."""
-import http.server
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from classroom.polling import wait_for_http
-from tests.browser import free_port
+from tests.browser import free_port, static_site
 
 
-def test_returns_once_the_server_answers():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        wait_for_http(f"http://127.0.0.1:{server.server_port}/", timeout=10)
-    finally:
-        server.shutdown()
+def test_returns_once_the_server_answers(tmp_path):
+    with static_site(tmp_path) as base:
+        wait_for_http(f"{base}/", timeout=10)
 
 
 def test_a_server_that_exits_is_named_at_once():

@@ -7,10 +7,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lessons.scan import (ALGORITHMS, associativity_defect, block_scan, blelloch_scan, brent_time, chunked_scan,
-                          combine, cross_warp_levels, fit_learned_combine, hillis_steele_scan, identity_defect,
-                          identity_like, linear_scan, log_space_breaking_length, log_space_scan, parallel_steps,
-                          random_pairs, replay_trace, reverse_scan_gradient, sequential_scan, trace_scan, work_depth)
+from lessons.scan import (ALGORITHMS, associativity_defect, block_costs, block_scan, blelloch_scan, brent_time,
+                          chunked_scan, combine, cross_warp_levels, fit_learned_combine, hillis_steele_scan,
+                          identity_defect, identity_like, linear_scan, log_space_breaking_length, log_space_scan,
+                          parallel_steps, random_pairs, replay_trace, reverse_scan_gradient, sequential_scan,
+                          trace_scan, work_depth)
 from lessons.ssd import segsum   # lesson 08's stable log-space mask
 
 LENGTHS = [1, 2, 3, 7, 64, 1000, 4097]
@@ -211,13 +212,22 @@ def test_block_scan_counts_match_its_five_phases(n, k, lanes):
 def test_block_scan_is_the_fastest_on_as_many_processors_as_threads_and_crosses_warps_least():
     """mamba_ssm's chunk: 128 threads × 16 items = 2048. On 128 processors every level of the block scan fits in one
     step, so it beats Brent–Kung's Σ⌈wᵢ/p⌉, and it reads across warps in fewer levels than any parallel scan."""
-    a, b = random_pairs(2048, torch.Generator().manual_seed(0), torch.float64)
-    traces = {name: trace_scan(name, a, b, **({"items_per_thread": 16} if name == "block" else {}))[1]
-              for name in ["hillis_steele", "blelloch", "chunked", "block"]}
-    steps = {name: parallel_steps(trace, 128) for name, trace in traces.items()}
-    assert steps["block"] == traces["block"].depth == min(steps.values())
-    crossing = {name: cross_warp_levels(trace, 512) for name, trace in traces.items()}
+    costs = block_costs()
+    steps = {name: cost.steps for name, cost in costs.items()}
+    assert steps["block"] == costs["block"].depth == min(steps.values())
+    crossing = {name: cost.cross_warp_levels for name, cost in costs.items()}
     assert crossing["block"] == min(crossing.values()) < crossing["blelloch"]
+    a, b = random_pairs(2048, torch.Generator().manual_seed(0), torch.float64)   # block_costs agrees with a trace
+    trace = trace_scan("blelloch", a, b)[1]
+    assert (costs["blelloch"].steps, costs["blelloch"].cross_warp_levels) == (parallel_steps(trace, 128),
+                                                                              cross_warp_levels(trace, 512))
+
+
+def test_a_trace_counts_its_phases_in_order():
+    trace = trace_scan("block", *random_pairs(16), items_per_thread=2, warp_size=4)[1]
+    assert trace.phases() == {"thread reduce": (1, 8), "warp scan": (2, 10), "thread prefix": (1, 3),
+                              "thread scan": (2, 14)}
+    assert sum(combines for _, combines in trace.phases().values()) == trace.combines
 
 
 @pytest.mark.parametrize("items_per_warp, error", [(0, ValueError), (2.5, TypeError)])
