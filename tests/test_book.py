@@ -27,7 +27,7 @@ from tests.browser import CHROMIUM, static_site
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-SCREENSHOT = ROOT / "results" / "book_page.png"
+SCREENSHOT = ROOT / "test-artifacts" / "book_page.png"  # results/book_page.png, the README's, is a copy of one
 SCREENSHOT_PAGE = "01_rnn.html"
 BUILD_TIMEOUT = pytest.mark.timeout(1800)  # a cold build in a fresh clone runs every notebook and renders the scenes
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: apt install chromium")
@@ -225,7 +225,7 @@ def test_every_page_loads_offline_with_images_videos_links_and_maths(student_sit
 
 
 def save_screenshot(page) -> None:
-    """The README's picture of a lesson page: its first screen, as a palette PNG under 300 KB."""
+    """A lesson page's first screen, as a palette PNG under 300 KB (copy it to results/ to refresh the README's)."""
     from PIL import Image
 
     page.evaluate("window.scrollTo(0, 0)")
