@@ -47,7 +47,7 @@ def right(message: str) -> CheckResult:
 
 def wrong(message: str, hint: str) -> CheckResult:
     """Report a wrong answer with a hint towards the fix."""
-    result = CheckResult(False, f"✘ Not yet. {message}\n  Hint: {hint}")
+    result = CheckResult(False, f"✘ Not yet: {message}\n  Hint: {hint}")
     print(result.message)
     return result
 

@@ -122,7 +122,7 @@ def test_verdicts_are_what_the_checks_answer(lesson):
     for name, verdict in notes.VERDICTS[lesson].items():
         result = notes.run_verdict(lesson, name)
         assert bool(result) == verdict.right
-        assert result.message.startswith("✔ Right." if verdict.right else "✘ Not yet."), name
+        assert result.message.startswith("✔ Right." if verdict.right else "✘ Not yet:"), name
 
 
 def test_the_index_links_every_lesson():
