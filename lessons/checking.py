@@ -85,7 +85,7 @@ def prediction(expects: str) -> Callable:
         @functools.wraps(check)
         def reading(answer=None) -> CheckResult:
             if answer is None:
-                raise NotYet("you haven't made a prediction yet.",
+                raise NotYet("you haven't made a prediction.",
                              f"replace None with {expects}, then run the cell again.")
             number = read_number(answer, expects, what="your answer")
             return check(int(number) if number.is_integer() else number)

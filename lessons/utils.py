@@ -60,11 +60,12 @@ def markdown_table(rows: Sequence[Sequence], columns: Sequence[str], number_form
     """`columns` as the header, then one line per row; numbers formatted with `number_format`, strings as they
     are (so a caller can format one column its own way). Show it as a cell's last line, or with display()."""
     def cell(value) -> str:
-        return value if isinstance(value, str) else format(value, number_format)
+        text = value if isinstance(value, str) else format(value, number_format)
+        return text.replace("|", r"\|")     # a bare | (as in |λ|) would end the cell
 
     for i, row in enumerate(rows):
         require_int(f"len(rows[{i}])", len(row), minimum=len(columns), maximum=len(columns))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns)]
+    lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---:|" * len(columns)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return MarkdownTable("\n".join(lines))
 

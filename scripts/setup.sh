@@ -162,12 +162,19 @@ install_node_packages() {
     touch "$stamp"
 }
 
+repair_font_cache() {
+    # Another matplotlib (a distribution's) can leave a font list without matplotlib's own fonts: every plot then
+    # warns. A second's check; rebuilds the list only when it lacks them.
+    "$VENV/bin/python" scripts/font_cache.py
+}
+
 main() {
     install_system_packages
     check_python
     create_venv
     install_pip_packages
     install_node_packages
+    repair_font_cache
     say "Ready: $VENV (torch from $(cat "$VENV/.torch-index" 2>/dev/null || echo 'an earlier setup'))"
 }
 

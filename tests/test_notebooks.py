@@ -16,7 +16,8 @@ from classroom.notes import embedded_scenes
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 LESSONS = [path for path in NOTEBOOKS if not path.name.startswith("00_")]
 RUN_TIME = re.compile(r"\*\*Run time:\*\* under (\d+) s on a 2-core CPU[^\n]*?; the first time, add the render of "
-                      r"the (\d+) scenes? it shows")
+                      r"the (\d+|one) scenes? it shows")
+WARNING = re.compile(r"\bWARNING\b|\w+Warning:|findfont")   # a log record (rich or plain) or a Python warning
 
 
 def stated_run_time(path: Path) -> tuple[int, int]:
@@ -25,7 +26,7 @@ def stated_run_time(path: Path) -> tuple[int, int]:
     header = "".join(json.loads(path.read_text())["cells"][0]["source"])
     match = RUN_TIME.search(header.replace("\n", " "))
     assert match, f"{path.name}: the first cell states no '**Run time:** under N s on a 2-core CPU …' line"
-    return int(match[1]), int(match[2])
+    return int(match[1]), 1 if match[2] == "one" else int(match[2])
 
 
 def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> float:
@@ -42,7 +43,17 @@ def run_notebook(notebook: nbformat.NotebookNode, folder: Path) -> float:
                if output.get("name") == "stderr" and "Traceback" in output.get("text", "")]
     if printed:
         pytest.fail(failure_report(notebook, "printed a traceback to stderr", printed[0]), pytrace=False)
+    warned = [i for i, cell in enumerate(notebook.cells) for output in cell.get("outputs", [])
+              if WARNING.search(output_text(output))]
+    if warned:
+        pytest.fail(failure_report(notebook, "printed a warning", warned[0]), pytrace=False)
     return seconds
+
+
+def output_text(output: nbformat.NotebookNode) -> str:
+    """What a cell output shows as text: a stream's text, or a display's plain or HTML text."""
+    data = output.get("data", {})
+    return output.get("text", "") + data.get("text/plain", "") + data.get("text/html", "")
 
 
 def failure_report(notebook: nbformat.NotebookNode, error: str, index: int | None = None) -> str:

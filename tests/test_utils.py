@@ -41,3 +41,12 @@ def test_markdown_table_formats_numbers_and_keeps_strings():
     assert table.splitlines() == ["| name | x | n |", "|---:|---:|---:|", "| a | 0.123 | 7 |", "| b | 3e-09 | 1.5 |"]
     with pytest.raises(ValueError, match=r"`len\(rows\[1\]\)` must be an int in \[2, 2\], got 1"):
         markdown_table([[1, 2], [3]], ["p", "q"])
+
+
+def test_markdown_table_escapes_bars_so_it_still_renders_as_a_table():
+    from markdown_it import MarkdownIt
+
+    table = markdown_table([["|λ| = 0.9", 0.5]], ["|λ|", "1/(1−|λ|²)"])
+    assert table.splitlines()[0] == r"| \|λ\| | 1/(1−\|λ\|²) |"
+    html = MarkdownIt("commonmark").enable("table").render(str(table))
+    assert html.count("</th>") == 2 and html.count("</td>") == 2 and ">|λ| = 0.9</td>" in html
