@@ -32,21 +32,25 @@ EXPS_PER_SM_PER_CLOCK = 16         # the special-function unit (MUFU.EX2): 4 per
 
 @dataclass(frozen=True)
 class Accelerator:
-    """The two numbers a memory-bound kernel cares about: HBM bandwidth and on-chip memory per SM."""
+    """Vendor figures of one GPU: HBM size and bandwidth, on-chip memory per SM, peak FLOP/s, SMs and clock."""
 
     name: str
+    hbm_bytes: float               # HBM capacity (vendor figure, decimal bytes)
     hbm_bytes_per_s: float         # peak HBM bandwidth (vendor figure)
     sram_bytes_per_sm: int         # shared memory / L1 per streaming multiprocessor
     registers_bytes_per_sm: int    # register file per SM
     fp32_flops: float              # peak non-tensor-core FP32 FLOP/s (vendor figure)
     sm_count: int                  # streaming multiprocessors
     clock_hz: float                # SM clock under load (boost)
+    tensor_bf16_flops: float       # peak dense bfloat16 tensor-core FLOP/s, float32 accumulate (vendor figure)
 
 
 ACCELERATORS = {
-    "NVIDIA H200": Accelerator("NVIDIA H200", 4.8e12, 228 * 1024, 256 * 1024, 67e12, 132, 1.98e9),
-    "NVIDIA A100 80GB": Accelerator("NVIDIA A100 80GB", 2.039e12, 164 * 1024, 256 * 1024, 19.5e12, 108, 1.41e9),
-    "NVIDIA RTX 4090": Accelerator("NVIDIA RTX 4090", 1.008e12, 100 * 1024, 256 * 1024, 82.6e12, 128, 2.52e9),
+    "NVIDIA H200": Accelerator("NVIDIA H200", 141e9, 4.8e12, 228 * 1024, 256 * 1024, 67e12, 132, 1.98e9, 989e12),
+    "NVIDIA A100 80GB": Accelerator("NVIDIA A100 80GB", 80e9, 2.039e12, 164 * 1024, 256 * 1024, 19.5e12, 108, 1.41e9,
+                                    312e12),
+    "NVIDIA RTX 4090": Accelerator("NVIDIA RTX 4090", 24e9, 1.008e12, 100 * 1024, 256 * 1024, 82.6e12, 128, 2.52e9,
+                                   165.2e12),
 }
 
 
@@ -90,6 +94,22 @@ def selective_scan_traffic(batch: int, dim: int, length: int, state: int, dtype:
         expanded = STATE_BYTES * batch * dim * length * state       # one (batch, dim, L, N) float32 tensor
         reads, writes = reads + 3 * expanded, writes + 3 * expanded  # ΔA, ΔB·u, h: each written once, read once
     return Traffic(reads, writes)
+
+
+def projection_reread_bytes(batch: int, dim: int, length: int, state: int, dtype: str = "float32",
+                            channels_per_program: int = 1) -> int:
+    """Bytes of B and C (batch, N, L) read by a fused kernel whose programs each hold `channels_per_program`
+    channels: every program reads all of its batch element's B and C, so they are read dim / channels times
+    (mostly from L2, not HBM; `selective_scan_traffic` counts them once)."""
+    element = _element_bytes(batch, dim, length, state, dtype)
+    require_positive_int("channels_per_program", channels_per_program)
+    return -(-dim // channels_per_program) * element * batch * 2 * state * length
+
+
+def first_order_scan_bytes(batch: int, channels: int, length: int, dtype: str = "float32") -> int:
+    """HBM bytes of one first-order scan forward h_t = a_t h_{t−1} + b_t: read a, b and write h, (batch, channels, L)
+    each."""
+    return 3 * batch * channels * length * _element_bytes(batch, channels, length, 1, dtype)
 
 
 def state_size_cost(batch: int, dim: int, state: int, length: int, dtype: str = "float32") -> dict[str, int]:

@@ -174,7 +174,8 @@ def _chunked(x, a, B, C, chunk_size, initial_state) -> tuple[SSDTerms, torch.Ten
 # ---------------------------------------------------------------------------------------------
 
 
-def ssd_flops(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int) -> dict:
+def ssd_flops(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
+              groups: int | None = None) -> dict:
     """FLOPs of `ssd`'s four steps, each {"matmul": …, "other": …}, and their "total", read off its einsums.
 
     L is padded to whole chunks (c = ⌈L/Q⌉), as `ssd` does. Per chunk and head (Q steps, P = head_dim, N = state):
@@ -182,17 +183,36 @@ def ssd_flops(batch: int, length: int, heads: int, head_dim: int, state: int, ch
     step 2: Xᵀ (B scaled by the decay to the chunk's end) (P×Q)(Q×N); the reverse cumsum, exps, scaling (Q·(N+2)).
     step 3: the chunk's total log-decay (Q), its exp (1), one scan step H = g·H + S (2·P·N). No matmul.
     step 4: C Hᵀ (Q×N)(N×P); cumsum and exp (2·Q), the decay (Q·P), adding y_diag (Q·P).
+    `groups` G: heads that share one B and C (Mamba-2's ngroups; None: every head its own, G = heads, as `ssd`
+    computes it). C Bᵀ is then computed once per group, not once per head; every other product stays per head.
     """
     b, L, h, p, n, q = _check_sizes(batch=batch, length=length, heads=heads, head_dim=head_dim, state=state,
                                     chunk_size=chunk_size)
-    per_chunk = {"diagonal_blocks": (2 * q * q * n + 2 * q * q * p, 3 * q * q),
+    g = h if groups is None else _check_groups(groups, h)
+    per_chunk = {"diagonal_blocks": (2 * q * q * p, 3 * q * q),                  # per head; C Bᵀ added below
                  "chunk_states": (2 * p * q * n, q * (n + 2)),
                  "carry_states": (0, q + 1 + 2 * p * n),
                  "off_diagonal": (2 * q * n * p, 2 * q + 2 * q * p)}
-    copies = b * h * -(-L // q)                                                   # (batch, heads, chunks)
-    steps = {name: {"matmul": copies * mm, "other": copies * other} for name, (mm, other) in per_chunk.items()}
+    chunks = b * -(-L // q)                                                       # (batch, chunks)
+    steps = {name: {"matmul": chunks * h * mm, "other": chunks * h * other} for name, (mm, other) in per_chunk.items()}
+    steps["diagonal_blocks"]["matmul"] += chunks * g * 2 * q * q * n              # C Bᵀ, once per group
     steps["total"] = {kind: sum(step[kind] for step in steps.values()) for kind in ("matmul", "other")}
     return steps
+
+
+def _check_groups(groups: int, heads: int) -> int:
+    """groups must be a positive int dividing heads (each group is heads / groups whole heads)."""
+    (groups,) = _check_sizes(groups=groups)
+    if heads % groups:
+        raise ValueError(f"groups must divide heads: got groups = {groups} for heads = {heads}")
+    return groups
+
+
+def diagonal_block_crossover(head_dim: int, state: int, heads: int = 1, groups: int | None = None) -> float:
+    """The chunk size Q at which the diagonal blocks' matmul FLOPs per token and head, 2QP + 2QN·G/H, equal the
+    state products' 4PN (steps 2 and 4): Q = 2PN / (P + N·G/H)."""
+    share = 1.0 if groups is None else _check_groups(groups, heads) / heads
+    return 2 * head_dim * state / (head_dim + state * share)
 
 
 def selective_scan_flops(batch: int, dim: int, length: int, state: int) -> dict:
@@ -205,10 +225,10 @@ def selective_scan_flops(batch: int, dim: int, length: int, state: int) -> dict:
 
 
 def flop_table(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
-               mamba1_state: int = 16) -> MarkdownTable:
+               mamba1_state: int = 16, groups: int | None = None) -> MarkdownTable:
     """SSD's steps (matmul FLOPs run on tensor cores, the rest does not) next to Mamba-1's selective scan at the
-    same d_inner = heads·head_dim with state `mamba1_state`, all in GFLOP."""
-    steps = ssd_flops(batch, length, heads, head_dim, state, chunk_size)
+    same d_inner = heads·head_dim with state `mamba1_state`, all in GFLOP; `groups` as in `ssd_flops`."""
+    steps = ssd_flops(batch, length, heads, head_dim, state, chunk_size, groups)
     mamba1 = selective_scan_flops(batch, heads * head_dim, length, mamba1_state)
     rows = [(f"SSD {name.replace('_', ' ')}", step["matmul"] / 1e9, step["other"] / 1e9)
             for name, step in steps.items()]
@@ -217,16 +237,19 @@ def flop_table(batch: int, length: int, heads: int, head_dim: int, state: int, c
 
 
 def ssd_bytes(batch: int, length: int, heads: int, head_dim: int, state: int, chunk_size: int,
-              element_bytes: int = 2, state_bytes: int = 4) -> dict:
-    """The least HBM bytes of one SSD forward: read x, a, B, C once, write y once ("fused"), and what a
-    multi-kernel SSD adds by writing the chunk states (float32) and reading them back ("chunk_states").
+              element_bytes: int = 2, state_bytes: int = 4, groups: int | None = None, gated: bool = False) -> dict:
+    """The least HBM bytes of one SSD forward: read x, a, B, C once (and the gate z when `gated`), write y once
+    ("fused"), and what a multi-kernel SSD adds by writing the chunk states (float32) and reading them back
+    ("chunk_states").
 
-    element_bytes: 2 for bf16/fp16 inputs, 4 for float32. Returns {"inputs", "outputs", "chunk_states", "fused",
-    "unfused"}."""
+    element_bytes: 2 for bf16/fp16 inputs, 4 for float32. `groups` G: B and C are (batch, L, G, N), shared by the
+    heads of a group (None: one per head). Returns {"inputs", "outputs", "chunk_states", "fused", "unfused"}."""
     b, L, h, p, n, q = _check_sizes(batch=batch, length=length, heads=heads, head_dim=head_dim, state=state,
                                     chunk_size=chunk_size)
     element_bytes, state_bytes = _check_sizes(element_bytes=element_bytes, state_bytes=state_bytes)
-    inputs = element_bytes * b * L * h * (p + 1 + 2 * n)                          # x, a (= Δ·A), B, C
+    g = h if groups is None else _check_groups(groups, h)
+    per_head = (2 if gated else 1) * p + 1                                         # x (and z), a (= Δ·A)
+    inputs = element_bytes * b * L * (h * per_head + g * 2 * n)                   # ... and B, C per group
     outputs = element_bytes * b * L * h * p                                       # y
     chunk_states = 2 * state_bytes * b * -(-L // q) * h * p * n                    # written once, read once
     return {"inputs": inputs, "outputs": outputs, "chunk_states": chunk_states, "fused": inputs + outputs,

@@ -1,10 +1,13 @@
 """Lesson 07: byte counts of the naive and the fused selective scan, checked by hand on small sizes."""
 import pytest
 
+from lessons.experiments.memory_traffic import learner_view
 from lessons.memory_traffic import (ACCELERATORS, EXPS_PER_SM_PER_CLOCK, ISSUE_PER_SM_PER_CLOCK, Traffic,
-                                    arithmetic_intensity, bound_changes_at, fits_on_chip, human_bytes, human_seconds,
-                                    input_bytes, roofline_seconds, selective_scan_traffic, sram_per_block,
-                                    state_expansion_cost, state_size_cost, time_ceilings)
+                                    arithmetic_intensity, bound_changes_at, first_order_scan_bytes, fits_on_chip,
+                                    human_bytes, human_seconds, input_bytes, projection_reread_bytes, roofline_seconds,
+                                    selective_scan_traffic, sram_per_block, state_expansion_cost, state_size_cost,
+                                    time_ceilings)
+from lessons.utils import results_path
 
 
 def test_fused_and_naive_bytes_match_a_hand_count():
@@ -117,3 +120,16 @@ def test_lesson07_narration_claims_hold_for_the_numbers_the_scenes_draw():
     assert floors.ceilings[1].bound == "bytes" and floors.ceilings[16].bound == "instructions"
     assert floors.first_order_share >= 90                                       # "nearly the copy bandwidth"
     assert all(ms > 1e3 * floors.ceilings[16].instructions for _name, ms in floors.measured[16])   # "sit above it"
+
+
+def test_projection_rereads_and_first_order_bytes_by_hand():
+    assert projection_reread_bytes(2, 5, 7, 3) == 5 * 4 * 2 * 2 * 3 * 7               # B and C, once per channel
+    assert projection_reread_bytes(2, 5, 7, 3, "bfloat16", channels_per_program=2) == 3 * 2 * 2 * 2 * 3 * 7
+    assert first_order_scan_bytes(8, 1536, 4096) == 576 * 2**20                      # the recorded 576.0 MiB
+
+
+def test_learner_view_keeps_the_tables_and_drops_the_log():
+    text = learner_view(results_path("kernels_gpu.md").read_text())
+    assert "Measured copy bandwidth" in text and "#### Selective scan" in text
+    assert "| 4096 | float32 | forward |" in text
+    assert "Fusing" not in text and "commit" not in text and "no GPU time" not in text and "passed" not in text

@@ -285,6 +285,35 @@ def test_flop_table_shows_the_counts():
     assert table[-1].startswith("| Mamba-1 selective scan (N = 16) | 0 |")
 
 
+def test_ssd_flops_with_shared_groups_by_hand():
+    # 2 heads sharing one group, 2 chunks of Q = 4, P = 2, N = 3: C Bᵀ once per group, (L ∘ C Bᵀ) X per head
+    shared = S.ssd_flops(batch=1, length=5, heads=2, head_dim=2, state=3, chunk_size=4, groups=1)
+    assert shared["diagonal_blocks"]["matmul"] == 2 * (1 * 2 * 16 * 3 + 2 * 2 * 16 * 2)
+    own = S.ssd_flops(batch=1, length=5, heads=2, head_dim=2, state=3, chunk_size=4)
+    assert S.ssd_flops(1, 5, 2, 2, 3, 4, groups=2) == own
+    for step in ("chunk_states", "carry_states", "off_diagonal"):
+        assert shared[step] == own[step]
+    with pytest.raises(ValueError, match="divide"):
+        S.ssd_flops(1, 5, 3, 2, 3, 4, groups=2)
+
+
+@pytest.mark.parametrize("heads, groups", [(1, None), (48, 1), (6, 3)])
+def test_crossover_is_where_blocks_cost_what_states_cost(heads, groups):
+    P, N = 64, 128
+    q = S.diagonal_block_crossover(P, N, heads, groups)
+    per_chunk = S.ssd_flops(1, 64, heads, P, N, 64, groups)          # one chunk of Q = 64: scale to Q = q
+    blocks_per_token = per_chunk["diagonal_blocks"]["matmul"] / 64 * q / 64   # grows linearly in Q per token
+    states_per_token = (per_chunk["chunk_states"]["matmul"] + per_chunk["off_diagonal"]["matmul"]) / 64
+    assert blocks_per_token == pytest.approx(states_per_token)
+
+
+def test_ssd_bytes_with_groups_and_gate():
+    counts = S.ssd_bytes(batch=2, length=10, heads=3, head_dim=4, state=5, chunk_size=4, element_bytes=2, groups=1,
+                         gated=True)
+    assert counts["inputs"] == 2 * 2 * 10 * (3 * (4 + 4 + 1) + 1 * (5 + 5))   # x, z, a per head; B, C once
+    assert counts["outputs"] == 2 * 2 * 10 * 3 * 4
+
+
 def test_ssd_bytes_by_hand():
     counts = S.ssd_bytes(batch=2, length=10, heads=3, head_dim=4, state=5, chunk_size=4, element_bytes=2)
     assert counts["inputs"] == 2 * 2 * 10 * 3 * (4 + 1 + 5 + 5)

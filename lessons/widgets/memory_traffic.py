@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from lessons.experiments.memory_traffic import copy_bandwidth
 from lessons.memory_traffic import (ACCELERATORS, DTYPE_BYTES, fits_on_chip, human_bytes, human_seconds,
-                                    roofline_seconds, selective_scan_traffic, sram_per_block)
+                                    selective_scan_traffic, sram_per_block)
 from lessons.palette import LIGHT
+from lessons.utils import results_path
 from lessons.widgets.base import Explorer, new_figure
 
 BLOCK_DIM, CHUNK = 64, 64          # one fused-kernel block: 64 channels × a 64-token chunk
@@ -13,10 +15,12 @@ NAIVE, FUSED = LIGHT.exploding, LIGHT.stable
 
 
 class MemoryTrafficExplorer(Explorer):
-    """Sliders for batch, dim, log₂ L and N; toggles for dtype and accelerator."""
+    """Sliders for batch, dim, log₂ L and N; toggles for dtype and accelerator. Times use the copy bandwidth
+    measured on the H200 (results/kernels_gpu.md) for the H200, the vendor's HBM figure for the other GPUs."""
 
     def __init__(self, batch: int = 8, dim: int = 1536, log2_length: int = 12, state: int = 16,
-                 dtype: str = "bfloat16", accelerator: str = "NVIDIA H200"):
+                 dtype: str = "float32", accelerator: str = "NVIDIA H200"):
+        self.measured = {"NVIDIA H200": copy_bandwidth(results_path("kernels_gpu.md").read_text())}
         slider = lambda value, low, high, step, label: widgets.IntSlider(  # noqa: E731
             value=value, min=low, max=high, step=step, description=label, continuous_update=False)
         self.controls = {
@@ -49,9 +53,11 @@ class MemoryTrafficExplorer(Explorer):
         ax.legend(fontsize=8, loc="upper left", frameon=False)
         block = sram_per_block(BLOCK_DIM, CHUNK, state, dtype)
         fits = "fits" if fits_on_chip(BLOCK_DIM, CHUNK, state, gpu, dtype) else "does NOT fit"
-        text = (f"N = {state}: naive moves {human_bytes(naive.total)} ({human_seconds(roofline_seconds(naive, gpu))} "
-                f"at {gpu.hbm_bytes_per_s / 1e12:.1f} TB/s), fused moves {human_bytes(fused.total)} "
-                f"({human_seconds(roofline_seconds(fused, gpu))}): {naive.total / fused.total:.1f}× fewer bytes. "
+        bandwidth, source = ((self.measured[accelerator], "measured copy") if accelerator in self.measured
+                             else (gpu.hbm_bytes_per_s, "datasheet"))
+        text = (f"N = {state}: naive moves {human_bytes(naive.total)} ({human_seconds(naive.total / bandwidth)} "
+                f"at {bandwidth / 1e12:.2f} TB/s, {source}), fused moves {human_bytes(fused.total)} "
+                f"({human_seconds(fused.total / bandwidth)}): {naive.total / fused.total:.1f}× fewer bytes. "
                 f"One block ({BLOCK_DIM} channels × {CHUNK} tokens) holds {human_bytes(block)} on chip: "
                 f"{fits} on the {accelerator}.")
         return text, fig

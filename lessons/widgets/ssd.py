@@ -61,8 +61,8 @@ class SSDExplorer(Explorer):
         y_loop = ssd_loop(x, a, B, C)[0][0, :, 0, 0]                              # (L,)
         chunks = -(-length // chunk)
         requested, focus = focus, min(focus, chunks - 1)
-        fig = new_figure(8.4, 3.6)
-        ax_m, ax_y = fig.add_axes([0.05, 0.12, 0.4, 0.76]), fig.add_axes([0.55, 0.14, 0.43, 0.72])
+        fig = new_figure(8.4, 4.2)
+        ax_m, ax_y = fig.add_axes([0.06, 0.27, 0.38, 0.64]), fig.add_axes([0.56, 0.27, 0.42, 0.64])
         _draw_matrix(ax_m, M, chunk, focus)
         _draw_outputs(ax_y, terms, y_loop, chunk, focus)
         error = float((terms.y_diag + terms.y_off - ssd_loop(x, a, B, C)[0]).abs().max())
@@ -88,7 +88,7 @@ def _draw_matrix(ax, M: torch.Tensor, chunk: int, focus: int) -> None:
         ax.add_patch(Rectangle((-0.5, start - 0.5), start, stop - start, fill=False, edgecolor=LIGHT.vanishing,
                                lw=2.2, ls="--", label="2–4: through the carried state"))
     ax.set(title="M = L ∘ (C Bᵀ), one head", xlabel="input time s", ylabel="output time t")
-    ax.legend(loc="upper right", fontsize=6, frameon=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)    # below, off M
 
 
 def _draw_outputs(ax, terms, y_loop: torch.Tensor, chunk: int, focus: int) -> None:
@@ -102,8 +102,8 @@ def _draw_outputs(ax, terms, y_loop: torch.Tensor, chunk: int, focus: int) -> No
     ax.plot(steps, terms.y_off[0, :, 0, 0].tolist(), color=LIGHT.vanishing, lw=1.4, label="step 4: y_off")
     ax.plot(steps, y_loop.tolist(), ls="none", marker="o", ms=3, color=LIGHT.foreground, label="y (the loop)")
     ax.axhline(0, color=LIGHT.muted, lw=0.5)
-    ax.set(xlabel="time t", xlim=(-0.5, length - 0.5))
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=7, frameon=False, ncol=3)
+    ax.set(title="y and its two chunked parts", xlabel="time t", ylabel="y_t", xlim=(-0.5, length - 0.5))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False, ncol=3)
 
 
 def _readout(model, length, chunk, state, focus, chunks, terms, M, error) -> str:
