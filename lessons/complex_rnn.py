@@ -173,6 +173,11 @@ class Counted:
     __rmul__, __radd__ = __mul__, __add__
 
 
+def count_numbers(item) -> int:
+    """How many real numbers a gate or state holds: the leaves of nested lists or tuples of floats."""
+    return sum(count_numbers(part) for part in item) if isinstance(item, (list, tuple)) else 1
+
+
 def count_operations(combine, earlier, later) -> Counter:
     """Run combine(earlier, later) on Counted numbers and return how many real multiplies and adds it made."""
     tally: Counter = Counter()

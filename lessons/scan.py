@@ -248,7 +248,7 @@ def blelloch_scan(a, b, op):
     up-sweep/down-sweep picture: written recursively, the up-sweep combines neighbours (x₀∘x₁, x₂∘x₃, …),
     the half-length sequence is scanned, and the down-sweep fills in each even position from the prefix to
     its left. It needs no identity and no padding, so any n works, and it does less than Blelloch's
-    *exclusive* scan (GPU Gems 3, ch. 39): at n = 8, 11 combines in 5 levels against 14 in 6.
+    *exclusive* scan (Blelloch 1990; GPU Gems 3, ch. 39): at n = 8, 11 combines in 5 levels against 14 in 6.
     """
     return blelloch_levels(a, b, op, stride=1)[1]
 
@@ -483,9 +483,11 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, dim: int = -1, *, h0: torch.Te
 
 
 def reverse_scan_gradient(a: torch.Tensor, grad_h: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """∂L/∂b (shape of a) from ∂L/∂h: g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}, `linear_scan` run from the end.
+    """g = ∂L/∂b (shape of a) from ḡ = grad_h: g_t = ḡ_t + conj(a_{t+1})·g_{t+1}, `linear_scan` run from the end.
 
-    The same reverse scan `linear_scan`'s backward does in place, written with the public scan to be read.
+    ḡ_t is the gradient reaching h_t directly from the output; g_t = ∂L/∂b_t = ∂L/∂h_t is the total, through
+    every later step as well (Martin & Cundy, arXiv 1709.04057). The same reverse scan `linear_scan`'s backward
+    does in place, written with the public scan to be read.
     """
     dim = check_scan_inputs(a, grad_h, dim)
     later = a.narrow(dim, 1, a.shape[dim] - 1)                         # a_{t+1} for t < n−1
@@ -494,8 +496,9 @@ def reverse_scan_gradient(a: torch.Tensor, grad_h: torch.Tensor, dim: int = -1) 
 
 
 class _LinearScan(torch.autograd.Function):
-    """Forward: the in-place chunked scan. Backward: with g_t = ∂L/∂b_t,
-    g_t = ∂L/∂h_t + conj(a_{t+1})·g_{t+1}  (a scan from the end), and ∂L/∂a_t = g_t·conj(h_{t−1})."""
+    """Forward: the in-place chunked scan. Backward: with ḡ_t = grad_h_t, the gradient reaching h_t directly from
+    the output, and g_t = ∂L/∂b_t the total, g_t = ḡ_t + conj(a_{t+1})·g_{t+1}  (a scan from the end), and
+    ∂L/∂a_t = g_t·conj(h_{t−1})."""
 
     @staticmethod
     def forward(ctx, a, b, chunk_size, check_gates):                    # a, b: (n, R), any strides
@@ -639,6 +642,10 @@ ALGORITHMS = {
     "block": block_scan,
 }
 """The instrumented algorithms, by name. `linear_scan` is not here: it has chunked_scan's schedule."""
+
+DISPLAY_NAMES = {"sequential": "loop", "hillis_steele": "Hillis–Steele", "blelloch": "Blelloch (Brent–Kung form)",
+                 "chunked": "chunked (64)", "block": "BlockScan (cub)"}
+"""How tables and plots name each of ALGORITHMS (chunked at its default chunk size, 64)."""
 
 
 def instrumented(algorithm) -> Callable:

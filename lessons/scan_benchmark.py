@@ -20,15 +20,18 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from lessons.scan import blelloch_scan, chunked_scan, hillis_steele_scan, linear_scan, log_space_scan, sequential_scan
-from lessons.utils import markdown_table
+from lessons.utils import markdown_table, results_path
 
 Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # a, b -> h, all of one layout's shape
 LAYOUTS = {"time-major": 1, "time-last": -1}                      # layout -> the dim the scan runs along
 PEER, OURS, LOOP = "mambapy pscan (peer)", "linear_scan", "loop (sequential_scan)"
+RESULTS = results_path("scan_cpu.md")                             # the recorded full-size run
+MAINTAINER_NOTES = "## Maintainer notes"                          # where the learner-facing part of RESULTS ends
 
 
 def peer_pscan() -> Scan | None:
@@ -123,15 +126,44 @@ def format_table(rows: list[dict]) -> str:
 
 def summary(row: dict) -> str:
     """One sentence read from a timing row: the exact entries from fastest to slowest, each also as a multiple
-    of the loop's time, then the entries that were fast but wrong. Prose about a run should quote this."""
+    of the loop's time, then the wrong entries, labelled and not ranked. Prose about a run should quote this."""
     ms = {name: t for name, t in row["ms"].items() if t is not None}
     exact = sorted((name for name in ms if not is_wrong(row["max_error"][name])), key=ms.get)
     wrong = [name for name in ms if name not in exact]
-    loop = ms.get(LOOP)
-    ranked = [f"{name} {ms[name]:.1f} ms" + (f" ({ms[name] / loop:.2g}× the loop's time)"
-                                              if loop and name != LOOP else "") for name in exact]
+    ranked = [f"{name} {ms[name]:.1f} ms{_versus_loop(ms, name)}" for name in exact]
+    unranked = [f"{name} {ms[name]:.1f} ms{_versus_loop(ms, name)}" for name in wrong]
     return (f"At n = {row['n']}, exact entries from fastest to slowest: {', '.join(ranked)}"
-            + (f"; fast but wrong: {', '.join(f'{name} {ms[name]:.1f} ms' for name in wrong)}." if wrong else "."))
+            + (f"; wrong (not ranked): {', '.join(unranked)}." if wrong else "."))
+
+
+def _versus_loop(ms: dict[str, float], name: str) -> str:
+    """' (0.22× the loop's time)', or '' for the loop itself or when the loop did not run."""
+    loop = ms.get(LOOP)
+    return f" ({ms[name] / loop:.2f}× the loop's time)" if loop and name != LOOP else ""
+
+
+def microseconds_per_step(row: dict, name: str = LOOP) -> float:
+    """Time per sequence step of one entry of a timing row: ms / n, in µs."""
+    return 1e3 * row["ms"][name] / row["n"]
+
+
+def elementwise_op_microseconds(numel: int = 1536, repeats: int = 2000) -> float:
+    """Median µs of one small torch op (a multiply of two float32 vectors of `numel`): the per-op cost of dispatch,
+    which a loop pays at every step however little arithmetic the op does."""
+    x, y = torch.rand(numel), torch.rand(numel)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        x * y
+        times.append(1e6 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def recorded_tables(path: Path = RESULTS) -> str:
+    """The learner-facing part of the recorded results (the tables and how to read them), without the
+    maintainers' notes that follow `MAINTAINER_NOTES`."""
+    text = path.read_text()
+    return text.split(MAINTAINER_NOTES)[0].rstrip() + "\n"
 
 
 def speed_ups(rows: list[dict], slower: str, faster: str = OURS) -> dict[int, float]:

@@ -102,6 +102,7 @@ def test_rotation_blocks_combine_like_complex_numbers_at_more_cost():
     torch.testing.assert_close(torch.tensor(b), torch.tensor(c))
     assert cr.count_operations(cr.block_combine, *blocks) == {"multiplies": 12, "adds": 8}
     assert cr.count_operations(cr.complex_combine, *complexes) == {"multiplies": 8, "adds": 6}
+    assert cr.count_numbers(blocks[0][0]) == 4 and cr.count_numbers(complexes[0][0]) == 2   # numbers per gate
 
 
 def test_hermitian_needs_orthonormal_eigenvectors_not_only_a_normal_W():

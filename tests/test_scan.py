@@ -565,9 +565,24 @@ def test_benchmark_summary_reads_the_order_from_the_numbers():
 
     row = {"n": 64, "ms": {LOOP: 10.0, "b": 5.0, "a": 20.0, "shortcut": 1.0, "left out": None},
            "max_error": {LOOP: 0.0, "b": 1e-7, "a": 0.0, "shortcut": math.nan, "left out": None}}
-    assert summary(row) == ("At n = 64, exact entries from fastest to slowest: b 5.0 ms (0.5× the loop's time), "
-                            "loop (sequential_scan) 10.0 ms, a 20.0 ms (2× the loop's time); "
-                            "fast but wrong: shortcut 1.0 ms.")
+    assert summary(row) == ("At n = 64, exact entries from fastest to slowest: b 5.0 ms (0.50× the loop's time), "
+                            "loop (sequential_scan) 10.0 ms, a 20.0 ms (2.00× the loop's time); "
+                            "wrong (not ranked): shortcut 1.0 ms (0.10× the loop's time).")
+
+
+def test_the_recorded_results_show_learners_the_tables_without_the_maintainer_notes():
+    from lessons.scan_benchmark import MAINTAINER_NOTES, RESULTS, recorded_tables
+
+    shown = recorded_tables()
+    assert MAINTAINER_NOTES in RESULTS.read_text() and MAINTAINER_NOTES not in shown
+    assert "## The full tables" in shown and "## How to read it" in shown and "issue 13" not in shown
+    assert shown.count("| 65536 |") == 2                                    # both layouts' tables, in full
+
+
+def test_every_algorithm_has_one_display_name():
+    from lessons.scan import DISPLAY_NAMES
+
+    assert list(DISPLAY_NAMES) == list(ALGORITHMS) and len(set(DISPLAY_NAMES.values())) == len(ALGORITHMS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])

@@ -51,11 +51,12 @@ class SpiralExplorer(Explorer):
         ax_plane.plot(torch.cos(circle), torch.sin(circle), color=LIGHT.muted, lw=1, ls="--")
         ax_plane.plot(values.real, values.imag, marker=".", ms=3, lw=1, color=LIGHT.vanishing)
         limit = max(1.1, float(values.abs().max()) * 1.05)
-        ax_plane.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="λᵗ in the complex plane")
+        ax_plane.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal",
+                     xlabel="Re λᵗ", ylabel="Im λᵗ", title="λᵗ in the complex plane")
         ax_time.plot(range(steps), values.real, color=LIGHT.exploding, lw=1.5)
         ax_time.axhline(0, color=LIGHT.foreground, lw=0.5)
-        ax_time.set(xlabel="t", title="Re λᵗ: the real output")
+        ax_time.set(xlabel="t (step)", ylabel="Re λᵗ", title="Re λᵗ: the real output")
         cap_note = f" (drawing capped at {DRAW_CAP:.0e})" if capped else ""
         text = (f"λ = {r:.2f}·e^(i·{theta:.0f}°): {memory_summary(lam)}. "
-                f"After {steps - 1} steps |λᵗ| = {float(values[-1].abs()):.3g}{cap_note}.")
+                f"At t = {steps - 1} (the last point drawn) |λᵗ| = {float(values[-1].abs()):.3g}{cap_note}.")
         return text, fig

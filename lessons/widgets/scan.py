@@ -92,6 +92,6 @@ def _readout(algorithm, n, level, trace, current, done_so_far, finished) -> str:
         count = len(current.targets)
         head = f"level {level} of {trace.depth} ({current.phase}): " + (
             "1 combine." if count == 1 else f"{count} combines, all at once.")
-    state = "equals the sequential loop ✔" if finished else "not finished yet"
+    state = "equals the sequential loop ✔" if finished else "is not finished yet"
     return (f"{head} Work so far: {done_so_far} combines (total {trace.combines} for n = {n}; "
             f"a loop needs {n - 1}). The array {state}.")
