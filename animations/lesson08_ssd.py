@@ -216,7 +216,7 @@ class SSDChunk(Segment):
 # TensorCores: which FLOPs run on tensor cores, and what the H200 measured
 # ---------------------------------------------------------------------------------------------
 
-SSD_SIZES = dict(batch=8, length=4096, heads=48, head_dim=64, state=64, chunk_size=256)   # results/ssd_gpu.md's
+SSD_SIZES = dict(batch=8, length=4096, heads=48, head_dim=64, state=64, chunk_size=256, groups=1)  # ssd_gpu.md's
 MAMBA1_STATE = 16
 RECORDED = "ssd_gpu.md"
 FLOP_LEFT, FLOP_WIDTH = -2.4, 7.4
@@ -298,7 +298,8 @@ class TensorCores(Segment):
             self.play(FadeIn(products[1]), GrowFromEdge(mamba1[0], LEFT), FadeIn(mamba1[1:]), run_time=1.5)
         times = time_bars(counts.forward, -1.0)
         heading = label(f"forward time on an H200, batch {SSD_SIZES['batch']}, L {SSD_SIZES['length']}, d_inner "
-                        f"{mamba1_dim()} (results/{RECORDED})", SMALL_SIZE, MUTED).move_to([0, -0.65, 0])
+                        f"{mamba1_dim()} (results/{RECORDED}; Mamba-1 before lesson 07's rewrite)", SMALL_SIZE,
+                        MUTED).move_to([0, -0.65, 0])
         with self.beat("measured"):
             self.play(FadeIn(heading), LaggedStart(*[GrowFromEdge(bar[0], LEFT) for bar in times], lag_ratio=0.3),
                       *[FadeIn(bar[1:]) for bar in times], run_time=2.0)

@@ -193,7 +193,8 @@ def test_lesson08_narration_claims_hold_for_the_numbers_the_scenes_draw():
     assert counts.mamba1_other < (counts.ssd_matmul + counts.ssd_other) / 5            # "far fewer operations"
     ssd_state = sizes["heads"] * sizes["head_dim"] * sizes["state"]
     assert ssd_state == 4 * scene.mamba1_dim() * scene.MAMBA1_STATE                    # "a state four times larger"
-    for dtype in ("float32", "bf16"):                                                   # "under a third of the time"
-        assert counts.forward[("mamba_ssm Triton SSD", dtype)] < counts.forward[
-            ("kernels.selective_scan (Mamba-1)", dtype)] / 3
+    for dtype in ("float32", "bf16"):                                                   # "about a third of the time"
+        ratio = counts.forward[("mamba_ssm Triton SSD", dtype)] / counts.forward[
+            ("kernels.selective_scan (Mamba-1)", dtype)]
+        assert 0.25 < ratio < 0.4, (dtype, ratio)
     assert len(scene.family_rows()) == 7                                                # "seven models"
