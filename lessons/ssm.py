@@ -445,6 +445,14 @@ def lti_gate(delta: float, A: torch.Tensor) -> torch.Tensor:
     return torch.exp(delta * A)
 
 
+KEEP_ABOVE, RESET_BELOW = 0.95, 0.05   # a decay exp(ΔA) above KEEP_ABOVE keeps the state, below RESET_BELOW resets it
+
+
+def decay_meaning(decay: float) -> str:
+    """What one step with decay Ā = exp(ΔA) (the share of the old state kept) does: "keep", "blend" or "reset"."""
+    return "keep" if decay > KEEP_ABOVE else "reset" if decay < RESET_BELOW else "blend"
+
+
 # ---------------------------------------------------------------------------------------------
 # Why a fixed λ can't select: hand-set Δ against a constant Δ on the same tokens
 # ---------------------------------------------------------------------------------------------

@@ -359,3 +359,27 @@ def test_layer_state_variance_spread_with_and_without_gamma():
     without = experiments.layer_state_variances(False, length=512, d_state=16, batch=32, r_max=0.999)
     assert with_gamma.max() / with_gamma.min() < 10
     assert without.max() > 50 * with_gamma.max()
+
+
+def test_gradient_table_reuses_given_sizes():
+    sizes = experiments.gradient_sizes_by_radius(radii=(0.9, 0.99), length=200)
+    assert set(sizes) == {0.9, 0.99} and sizes[0.99]["λ directly"] > sizes[0.9]["λ directly"]
+    assert experiments.gradient_table(sizes=sizes) == experiments.gradient_table(radii=(0.9, 0.99), length=200)
+
+
+def test_recorded_full_run_is_read_from_the_results_file():
+    from lessons.experiments.recorded import recorded_table
+
+    table = recorded_table(experiments.FULL_RESULTS, "table")
+    assert [row["L"] for row in table] == ["8", "32", "128", "512"] and set(table[0]) == {"L", *experiments.MODEL_NAMES}
+    magnitudes = experiments.recorded_magnitudes()
+    assert sorted(magnitudes) == [8, 32, 128, 512]
+    assert all(0 < value < 1 for run in magnitudes.values() for value in (*run["before"], *run["after"]))
+
+
+def test_adam_trained_lambda_lands_on_the_circle_then_drifts_down():
+    direct = lru.fit_one_eigenvalue("λ", lr=1e-2, steps=10, optimiser="adam", batch=16)
+    assert direct[1] == pytest.approx(1.0, abs=1e-9)
+    assert all(later < earlier for earlier, later in zip(direct[1:-1], direct[2:], strict=True))
+    through_nu = lru.fit_one_eigenvalue("ν", lr=1e-1, steps=10, optimiser="adam", batch=16)
+    assert max(through_nu) < 1 and through_nu[-1] > through_nu[0]

@@ -663,3 +663,26 @@ def test_train_on_copying_is_train_on_task_with_the_copying_sizes():
     a = experiments.train_on_copying(experiments.SELECTIVE, **options)
     b = experiments.train_on_task(experiments.SELECTIVE, "copying", **options)
     assert a.history == b.history and a.per_position == b.per_position
+
+
+def test_decay_meaning_matches_the_thresholds():
+    assert [ssm.decay_meaning(d) for d in (0.999, 0.96, 0.8187, 0.37, 0.04, 0.0)] == \
+        ["keep", "keep", "blend", "blend", "reset", "reset"]
+    assert ssm.decay_meaning(ssm.KEEP_ABOVE) == "blend" and ssm.decay_meaning(ssm.RESET_BELOW) == "blend"
+
+
+def test_fixed_delta_measurements_agree_with_the_table():
+    found = experiments.fixed_delta_measurements(TOKENS, deltas=(0.01, 3.0))
+    rows = experiments.fixed_delta_table(TOKENS, measurements=found).splitlines()[2:]
+    assert [row.split("|")[2].strip() for row in rows] == [f"{m['symbols hold']:.0%}" for m in found]
+    assert found[0]["left of first"] > 0.5 and found[1]["last token holds"] > 0.5
+
+
+def test_recorded_copying_run_is_read_from_the_results_file():
+    from lessons.experiments.recorded import recorded_section, recorded_table
+
+    rows = {row["model"]: row for row in recorded_table(experiments.FULL_RESULTS, "summary")}
+    assert set(rows) == {experiments.TIME_INVARIANT, experiments.SELECTIVE}
+    assert "learning rate" in recorded_section(experiments.FULL_RESULTS, "config")
+    with pytest.raises(ValueError, match="exactly two"):
+        recorded_section(experiments.FULL_RESULTS, "no such marker")

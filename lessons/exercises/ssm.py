@@ -1,4 +1,4 @@
-"""Lesson 06 exercises: write mamba's discretisation, predict one gate Ā, find the shape of the state."""
+"""Lesson 06 exercises: write mamba's discretisation, predict one decay Ā, find the shape of the state."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,9 @@ import torch
 
 from lessons.checking import (CheckResult, call_learner, exercise_check, prediction, read_pair, read_shape, read_tensor,
                               right, wrong)
-from lessons.ssm import discretise_euler, discretise_zoh
+from lessons.ssm import KEEP_ABOVE, RESET_BELOW, decay_meaning, discretise_euler, discretise_zoh
 
-PREDICT_DELTA, PREDICT_A = 0.1, -2.0                  # exercise 2: Ā for this Δ and A
+PREDICT_DELTA, PREDICT_A = 0.1, -2.0                  # exercise 2: the decay Ā for this Δ and A
 STATE_SIZES = {"batch": 4, "dim": 64, "L": 100, "N": 16}   # exercise 3: the shape of h_t
 
 
@@ -36,8 +36,8 @@ def check_discretise(fn) -> CheckResult:
         return wrong(f"your shapes are {tuple(A_bar.shape)} and {tuple(B_bar.shape)}; expected {tuple(want_A.shape)}.",
                      "multiply elementwise and let broadcasting do the rest: A is diagonal, stored as a vector.")
     if torch.allclose(A_bar, 1 + delta * A):
-        return wrong("your Ā is 1 + ΔA: Euler for the gate too.",
-                     "the gate keeps its exact form exp(ΔA): it stays in (0, 1) for every Δ > 0, 1 + ΔA does not.")
+        return wrong("your Ā is 1 + ΔA: Euler for the decay too.",
+                     "the decay keeps its exact form exp(ΔA): it stays in (0, 1) for every Δ > 0, 1 + ΔA does not.")
     if not torch.allclose(A_bar, want_A):
         return wrong("your Ā is off.", "Ā = exp(Δ·A), elementwise.")
     if torch.allclose(B_bar, discretise_zoh(delta, A, B)[1]):
@@ -52,13 +52,15 @@ def check_discretise(fn) -> CheckResult:
 
 @prediction(expects="Ā to 3 decimals, such as 0.5")
 def check_gate_prediction(answer: float) -> CheckResult:
-    """Exercise 2: predict Ā = exp(ΔA) for Δ = 0.1 and A = −2, to 3 decimals."""
+    """Exercise 2: predict the decay Ā = exp(ΔA) for Δ = 0.1 and A = −2, to 3 decimals."""
     expected = math.exp(PREDICT_DELTA * PREDICT_A)
     if abs(answer - expected) < 5e-4:
-        return right(f"exp(0.1 · −2) = exp(−0.2) = {expected:.4f}: each step keeps {expected:.0%} of the state.")
+        return right(f"exp(0.1 · −2) = exp(−0.2) = {expected:.4f}: each step keeps {expected:.0%} of the state, "
+                     f"a {decay_meaning(expected)} in section 2's terms (keep above {KEEP_ABOVE}, reset below "
+                     f"{RESET_BELOW}): the old state fades over a few steps while the token is written with weight Δ.")
     if abs(answer - (1 + PREDICT_DELTA * PREDICT_A)) < 5e-4:
         return wrong(f"{answer} is 1 + ΔA, the first-order approximation.",
-                     "the gate is exp(ΔA); 1 + ΔA is close only for small ΔA.")
+                     "the decay is exp(ΔA); 1 + ΔA is close only for small ΔA.")
     if abs(answer - PREDICT_DELTA * PREDICT_A) < 5e-4:
         return wrong(f"{answer} is ΔA itself.", "exponentiate it: Ā = exp(ΔA).")
     if abs(answer - math.exp(PREDICT_A)) < 5e-4:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -9,17 +10,22 @@ from torch import nn
 
 from lessons.checks import require_one_of
 from lessons.lru import LRU, LRUModel, gradient_sizes, lru_magnitude, state_variance
+from lessons.experiments.recorded import recorded_section
 from lessons.tasks import recall_first_task
 from lessons.training import accuracy, fit
 from lessons.utils import MarkdownTable, markdown_table, seeded
 
 
-def gradient_table(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000) -> MarkdownTable:
-    """lessons.lru.gradient_sizes for several |λ|: ∂h_T/∂p for p = λ directly, ν, and ν with γ."""
-    rows = []
-    for radius in radii:
-        sizes = gradient_sizes(radius, length)
-        rows.append([str(radius), sizes["λ directly"], sizes["through ν"], sizes["through ν, with γ"]])
+def gradient_sizes_by_radius(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000) -> dict[float, dict[str, float]]:
+    """lessons.lru.gradient_sizes for several |λ|: radius -> {"λ directly", "through ν", "through ν, with γ"}."""
+    return {radius: gradient_sizes(radius, length) for radius in radii}
+
+
+def gradient_table(radii=(0.9, 0.99, 0.999, 0.9999), length: int = 1000,
+                   sizes: dict[float, dict[str, float]] | None = None) -> MarkdownTable:
+    """∂h_T/∂p for p = λ directly, ν, and ν with γ, one row per |λ| (pass `sizes` to reuse a measurement)."""
+    sizes = sizes if sizes is not None else gradient_sizes_by_radius(radii, length)
+    rows = [[str(radius), s["λ directly"], s["through ν"], s["through ν, with γ"]] for radius, s in sizes.items()]
     return markdown_table(rows, ["|λ|", "∂h/∂λ (λ directly)", "∂h/∂ν", "∂h/∂ν with γ"], number_format=".3g")
 
 
@@ -218,3 +224,20 @@ def gamma_training_comparison(length: int = 128, steps: int = 150, seed: int = 0
     """The lesson's LRU on the recall task at `length`, trained with γ and without (normalise=False)."""
     return {label: train_on_recall("LRU", length, steps=steps, seed=seed, lru_options={"normalise": normalise})
             for label, normalise in (("with γ", True), ("without γ", False))}
+
+
+# ---------------------------------------------------------------------------------------------
+# The recorded full run (results/lesson05_full_experiment.md)
+# ---------------------------------------------------------------------------------------------
+FULL_RESULTS = "lesson05_full_experiment.md"
+
+
+def recorded_magnitudes(name: str = FULL_RESULTS) -> dict[int, dict[str, tuple[float, float, float]]]:
+    """The recorded LRU |λ| (min, median, max) per L: {L: {"before": (...), "after": (...)}}."""
+    pattern = re.compile(r"- L = (\d+): \|λ\| min/median/max ([\d.]+) / ([\d.]+) / ([\d.]+) before, "
+                         r"([\d.]+) / ([\d.]+) / ([\d.]+) after")
+    found = {}
+    for match in pattern.finditer(recorded_section(name, "magnitudes")):
+        numbers = [float(group) for group in match.groups()[1:]]
+        found[int(match.group(1))] = {"before": tuple(numbers[:3]), "after": tuple(numbers[3:])}
+    return found

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from matplotlib.colors import LogNorm
 from torch import nn
 
 from lessons import ssm
@@ -23,19 +24,29 @@ from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
 # ---------------------------------------------------------------------------------------------
 # Why a fixed λ can't select, and what a hand-set Δ keeps
 # ---------------------------------------------------------------------------------------------
-def fixed_delta_table(tokens: torch.Tensor, deltas=(0.01, 0.1, 0.3, 1.0, 3.0)) -> MarkdownTable:
+def fixed_delta_measurements(tokens: torch.Tensor, deltas=(0.01, 0.1, 0.3, 1.0, 3.0)) -> list[dict[str, float]]:
     """For each fixed Δ, on tokens (L,) with A = HAND_SET_A (B = 1): the share of the final state on symbols and
-    on the last token, and how much of the first symbol's write the later gates left (mean over n)."""
+    on the last token, and how much of the first symbol's write the later decays left (mean over n)."""
     A = HAND_SET_A[0].double()                                                     # (N,)
     first = int((tokens >= FIRST_SYMBOL).nonzero()[0])
-    rows = []
+    found = []
     for delta in deltas:
         steps = torch.full((1, 1, len(tokens)), delta, dtype=torch.float64)        # (batch, dim, L)
         weights = final_state_weights(steps, A[None])[0, 0]                        # (N, L)
         per_token = weights.sum(0)                                                 # (L,): Δ·Σ_n exp(A_n·Δ·age)
-        left_of_first = float(per_token[first]) / (A.shape[0] * delta)             # what the gates left of its write
-        last_share = float(per_token[-1] / per_token.sum())
-        rows.append([str(delta), f"{symbol_share(weights, tokens):.0%}", f"{last_share:.0%}", f"{left_of_first:.3f}"])
+        found.append({"delta": delta, "symbols hold": symbol_share(weights, tokens),
+                      "last token holds": float(per_token[-1] / per_token.sum()),
+                      "left of first": float(per_token[first]) / (A.shape[0] * delta)})   # of its write
+    return found
+
+
+def fixed_delta_table(tokens: torch.Tensor, deltas=(0.01, 0.1, 0.3, 1.0, 3.0),
+                      measurements: list[dict[str, float]] | None = None) -> MarkdownTable:
+    """fixed_delta_measurements as a table, one row per Δ (pass `measurements` to reuse them)."""
+    found = measurements if measurements is not None else fixed_delta_measurements(tokens, deltas)
+    rows = [[str(m["delta"]), f"{m['symbols hold']:.0%}", f"{m['last token holds']:.0%}", f"{m['left of first']:.3f}"]
+            for m in found]
+    first = int((tokens >= FIRST_SYMBOL).nonzero()[0])
     left = f"left of {decode(tokens[first:first + 1])} (mean over n)"
     return markdown_table(rows, ["Δ (fixed)", "symbols hold", "the last token holds", left])
 
@@ -82,11 +93,14 @@ def convolution_view(tokens: torch.Tensor, fixed_delta: float = 0.2,
 
 
 def plot_convolution_view(view: ConvolutionView, axes) -> None:
-    """The two maps M side by side: Toeplitz for a fixed Δ, not for a selective one."""
-    for ax, M, name in zip(axes, (view.M_fixed, view.M_selective), ("fixed Δ: Toeplitz", "selective Δ: not"),
-                           strict=True):
-        ax.imshow(M.numpy(), cmap="magma")
+    """The two maps M side by side on one log colour scale: Toeplitz for a fixed Δ, not for a selective one."""
+    largest = float(max(view.M_fixed.max(), view.M_selective.max()))
+    norm = LogNorm(vmin=largest * 1e-4, vmax=largest)                              # zeros (above the diagonal): blank
+    for ax, M, name in zip(axes, (view.M_fixed, view.M_selective),
+                           ("fixed Δ: Toeplitz (a convolution)", "selective Δ: not Toeplitz"), strict=True):
+        image = ax.imshow(M.clamp(min=largest * 1e-4).numpy(), cmap="magma", norm=norm)
         ax.set(title=name, xlabel="input s", ylabel="output t")
+        ax.figure.colorbar(image, ax=ax, label="M[t, s]: weight of input s in output t")
 
 
 def state_size_table(batch: int, dim: int, length: int, states=(1, 4, 16, 64)) -> MarkdownTable:
@@ -241,7 +255,7 @@ def plot_copying_runs(runs: list[CopyingRun], ax_loss, ax_position, chance: floa
                     title="test accuracy per output")
     ax_position.set_xticks(range(1, max(len(run.per_position) for run in runs) + 1))   # whole positions only
     ax_loss.legend()
-    ax_position.legend()
+    ax_position.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")   # outside: covers no point
 
 
 @torch.no_grad()
@@ -273,12 +287,13 @@ def selection_table(by_kind: list[dict[str, dict[str, float]]]) -> MarkdownTable
 # ---------------------------------------------------------------------------------------------
 NOTATION = [  # (SSM notation, linear-RNN view, a piece of the line in lessons/ssm.py that implements it)
     ("A = −exp(A_log), init −[1..N]", "log-eigenvalues: λ_t = exp(Δ_t·A)", "self.A_log = nn.Parameter(a_log_init"),
-    ("Ā = exp(ΔA)", "the gate λ_t (lesson 05's λ = exp(Δ·a))",
+    ("Ā = exp(ΔA)", "the decay λ_t, the share of h kept (lesson 05's λ = exp(Δ·a))",
      "gates = torch.exp(delta[:, :, None, :] * A[..., None])"),
     ("B (B_t = linear in x_t)", "input projection", "inputs = (delta * u)[:, :, None, :] * B_t"),
     ("C (C_t = linear in x_t)", "output projection", "y = (h * C_t).sum(-2)"),
     ("D", "skip connection", "y = y + u * D.to(y.dtype)[:, None]"),
-    ("Δ = softplus(dt_proj(x) + bias)", "step size, gate", "delta = F.softplus(self.dt_proj(dt))"),
+    ("Δ = softplus(dt_proj(x) + bias)", "step size: how much is written, how fast h decays",
+     "delta = F.softplus(self.dt_proj(dt))"),
     ("state size N", "expansion factor: N numbers per channel (16)",
      "self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state"),
     ("the scan", "h_t = λ_t ⊙ h_{t−1} + b_t (lesson 04)", "h = linear_scan(gates, inputs.to(gates.dtype)"),
@@ -286,10 +301,14 @@ NOTATION = [  # (SSM notation, linear-RNN view, a piece of the line in lessons/s
 
 
 def notation_table() -> MarkdownTable:
-    """NOTATION as a table, with the line number in lessons/ssm.py where each piece lives, and its code."""
+    """NOTATION as a table, with the line number in lessons/ssm.py where each piece lives, and that line's code."""
     lines = inspect.getsource(ssm).splitlines()
     rows = []
     for ssm_name, rnn_name, snippet in NOTATION:  # the first line that holds the snippet
         number = next(i + 1 for i, line in enumerate(lines) if snippet in line)
-        rows.append([ssm_name, rnn_name, f"lessons/ssm.py:{number}", f"`{lines[number - 1].strip()[:60]}`"])
+        code = lines[number - 1].split("  #")[0].strip()                            # the line, without its comment
+        rows.append([ssm_name, rnn_name, f"lessons/ssm.py:{number}", f"`{code}`"])
     return markdown_table(rows, ["SSM notation", "linear-RNN view", "where", "code"])
+
+
+FULL_RESULTS = "lesson06_full_experiment.md"   # the recorded FULL = True run; its numbers sit between <!-- summary -->

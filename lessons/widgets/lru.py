@@ -36,7 +36,7 @@ def ring_summary(r_min: float, r_max: float) -> str:
 class LRUExplorer(Explorer):
     """Sliders for ν and θ (one eigenvalue) and for r_min, r_max (the ring init drawn around it)."""
 
-    def __init__(self, nu: float = -3.0, theta: float = -1.0, r_min: float = 0.4, r_max: float = 0.9):
+    def __init__(self, nu: float = -2.0, theta: float = -1.0, r_min: float = 0.4, r_max: float = 0.9):
         slider = dict(continuous_update=False, readout_format=".2f")
         self.controls = {
             "nu": widgets.FloatSlider(value=nu, min=-10.0, max=3.0, step=0.1, description="ν", **slider),
