@@ -172,10 +172,23 @@ def orbit(W: torch.Tensor, x: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.stack(points)
 
 
+PEAK_RTOL = 1e-9   # norms this close (relative) to the largest count as the peak: a plateau is not noise
+
+
 def peak_growth(norms: torch.Tensor) -> tuple[float, int]:
-    """(largest ‖Wⁿx‖ / ‖x‖, the n where it happens) from the norms ‖W⁰x‖, ‖W¹x‖, ... as a (steps + 1,) tensor."""
-    n = int(norms.argmax())
-    return float(norms[n] / norms[0]), n
+    """(largest ‖Wⁿx‖ / ‖x‖, the first n within PEAK_RTOL of it) from the norms ‖W⁰x‖, ‖W¹x‖, ... (steps + 1,).
+
+    The first n within round-off, not argmax: on a curve rising to a limit, argmax lands on float noise.
+    """
+    largest = norms.max()
+    n = int((norms >= largest * (1 - PEAK_RTOL)).nonzero()[0])
+    return float(largest / norms[0]), n
+
+
+def peak_is_a_limit(norms: torch.Tensor) -> bool:
+    """True when the norms (steps + 1,) level off at their largest value: reached before the end and held to it."""
+    _, n = peak_growth(norms)
+    return n < len(norms) - 1 and bool(norms[-1] >= norms.max() * (1 - PEAK_RTOL))
 
 
 def power_norms(W: torch.Tensor, steps: int) -> torch.Tensor:
@@ -310,6 +323,23 @@ def svd_square_error(W: torch.Tensor) -> dict:
 def jordan_block(eigenvalue: float, size: int = 2) -> torch.Tensor:
     """The defective (size, size) matrix with `eigenvalue` on the diagonal and ones just above it."""
     return eigenvalue * torch.eye(size, dtype=torch.float64) + torch.diag(torch.ones(size - 1, dtype=torch.float64), 1)
+
+
+def nudged_jordan_eigenvalues(eigenvalue: float, size: int = 4, scale: float = 1e-8, seed: int = 0) -> torch.Tensor:
+    """Eigenvalues (size,) of a (size, size) Jordan block plus a random matrix with entries N(0, scale²).
+
+    The block has one eigenvalue, `size` times over; almost every nudge splits it into `size` distinct ones, about
+    scale^(1/size) apart, so the nudged matrix diagonalises.
+    """
+    g = torch.Generator().manual_seed(seed)
+    nudge = torch.randn(size, size, generator=g, dtype=torch.float64) * scale
+    return torch.linalg.eigvals(jordan_block(eigenvalue, size) + nudge)
+
+
+def smallest_gap(values: torch.Tensor) -> float:
+    """min |values_i − values_j| over i ≠ j, for a (k,) tensor of (complex) numbers."""
+    gaps = (values[:, None] - values[None, :]).abs()
+    return float(gaps[~torch.eye(len(values), dtype=torch.bool)].min())
 
 
 def perturbed_jordan_conditioning(eigenvalue: float, epsilons) -> list[tuple[float, float, float]]:

@@ -76,7 +76,7 @@ def state_gradient_norms(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
 
 
 def state_gradient_norms_formula(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
-    """The same norms from the chain rule: ∂h_T/∂h_t = Π_{k=t+1..T} diag(1 − h_k²) W."""
+    """The same norms from the chain rule: ∂h_T/∂h_t = D_T W · D_{T−1} W ⋯ D_{t+1} W, D_k = diag(1 − h_k²)."""
     with torch.no_grad():
         hs = [h[0].double() for h in rnn.states(x)]
         W = rnn.W.double()
@@ -86,6 +86,18 @@ def state_gradient_norms_formula(rnn: TanhRNN, x: torch.Tensor) -> torch.Tensor:
             jacobian = jacobian @ (torch.diag(1 - h**2) @ W)
             norms.append(jacobian.norm())
     return torch.stack(norms[::-1])
+
+
+def weight_spectral_radius(rnn: TanhRNN) -> float:
+    """max |λ| over the eigenvalues of the recurrent weight W (H, H)."""
+    return float(torch.linalg.eigvals(rnn.W.detach().double()).abs().max())
+
+
+def mean_tanh_derivative(rnn: TanhRNN, x: torch.Tensor) -> float:
+    """Mean of tanh′ = 1 − h_k² over all steps and units, for one sequence x (1, T, D): how saturated the cell is."""
+    with torch.no_grad():
+        hs = torch.stack(rnn.states(x), dim=1).double()                               # (1, T, H)
+    return float((1 - hs**2).mean())
 
 
 def tanh_rnn_gradient_curves(scales, length: int = 60, hidden_size: int = 32, seed: int = 0) -> dict:

@@ -199,3 +199,35 @@ def test_learned_diagonal_model_imitates_a_dense_W():
 def test_step_timing_rows():
     rows = ex.time_dense_and_diagonal_steps([3, 17], batch=2, steps=4, repeats=1)
     assert [H for H, _, _ in rows] == [3, 17] and all(d > 0 and g > 0 for _, d, g in rows)
+
+
+def test_peak_growth_takes_the_first_n_of_a_plateau_not_float_noise():
+    """The worked example's ‖Wⁿ‖₂ rises monotonically to a limit: the peak is where it levels off, not n = 48."""
+    norms = lr.power_norms(torch.tensor([[0.8, 0.3], [0.2, 0.7]], dtype=torch.float64), 50)
+    peak, n = lr.peak_growth(norms)
+    assert peak == pytest.approx(float(norms.max() / norms[0]))
+    assert (norms[:n] < norms.max() * (1 - lr.PEAK_RTOL)).all() and n < 40
+    assert lr.peak_is_a_limit(norms)
+    rising, bump = lr.power_norms(lr.jordan_block(1.0), 30), torch.tensor([1.0, 2.0, 3.0, 2.5, 1.0])
+    assert lr.peak_growth(rising)[1] == 30 and not lr.peak_is_a_limit(rising)    # still growing: not a limit
+    assert lr.peak_growth(bump) == (3.0, 2) and not lr.peak_is_a_limit(bump)
+
+
+def test_almost_every_nudge_splits_a_jordan_block():
+    for seed in range(3):
+        eigenvalues = lr.nudged_jordan_eigenvalues(0.9, size=4, scale=1e-8, seed=seed)
+        assert eigenvalues.shape == (4,) and lr.smallest_gap(eigenvalues) > 1e-5
+        assert (eigenvalues - 0.9).abs().max() < 0.1
+    assert lr.smallest_gap(torch.tensor([1.0, 1.5, 3.0])) == pytest.approx(0.5)
+
+
+def test_cost_of_powers_is_timed_for_every_route():
+    cost = ex.time_matrix_power_and_eigenbasis(H=8, n=10, repeats=1)
+    assert set(cost) == {"matrix_power", "eigendecompose", "scalar powers"} and all(t > 0 for t in cost.values())
+
+
+def test_fraction_matrix_writes_the_worked_example_by_hand():
+    P = torch.tensor([[3.0, -1.0], [2.0, 1.0]], dtype=torch.float64)
+    assert ex.latex_fraction_matrix(P) == r"\begin{pmatrix}3 & -1 \\ 2 & 1\end{pmatrix}"
+    assert ex.latex_fraction_matrix(torch.linalg.inv(P)) == \
+        r"\begin{pmatrix}\tfrac{1}{5} & \tfrac{1}{5} \\ -\tfrac{2}{5} & \tfrac{3}{5}\end{pmatrix}"

@@ -201,6 +201,36 @@ def test_clipping_rescues_the_exploding_scalar_fit_and_truncation_saves_memory_l
     assert 3.5 < large / small < 4.5
 
 
+def test_saved_activations_count_each_storage_once():
+    """Wᵀ is saved at every step as a view of W: one more step adds the step's own tensors, never W's H² floats."""
+    sizes = [experiments.saved_activation_bytes(n, hidden_size=8, batch=2) for n in (2, 3, 4, 5)]
+    per_step = {b - a for a, b in zip(sizes[:-1], sizes[1:], strict=True)}
+    assert len(per_step) == 1 and 0 < per_step.pop() < 4 * 8 * 8
+
+
+def test_a_narrow_reservoir_remembers_less_than_a_wide_one():
+    assert experiments.echo_state_delay_error(20, hidden_size=32) > 3 * experiments.echo_state_delay_error(20)
+
+
+def test_attention_note_reads_the_ratios_whichever_way_they_fall():
+    above = experiments.attention_scaling_note([(256, 1.0, 0.2), (1024, 4.0, 5.0), (4096, 16.0, 100.0)])
+    below = experiments.attention_scaling_note([(256, 1.0, 0.2), (1024, 4.0, 0.5), (4096, 16.0, 10.0)])
+    assert "500×" in above and "64 MiB" in above and "faster up to $T = 256$ and slower from $T = 1024$" in above
+    assert "50×" in below and "fixed overheads" in below and "faster than the RNN loop at every measured" in below
+
+
+def test_delay_gradients_fall_with_the_delay():
+    reach = experiments.delay_input_gradients([2, 8, 20])
+    assert reach[2] > reach[8] > reach[20] > 0
+
+
+def test_mean_tanh_derivative_and_spectral_radius():
+    model = rnn.TanhRNN(1, 16, scale=3.0, seed=0)
+    x = torch.randn(1, 30, 1, generator=torch.Generator().manual_seed(0))
+    assert 0 < rnn.mean_tanh_derivative(model, x) < rnn.mean_tanh_derivative(rnn.TanhRNN(1, 16, scale=0.5), x) <= 1
+    assert rnn.weight_spectral_radius(model) == pytest.approx(float(torch.linalg.eigvals(model.W.double()).abs().max()))
+
+
 def test_the_seed_alone_decides_a_tanh_rnn_and_leaves_the_callers_stream_alone():
     import torch
 

@@ -84,6 +84,25 @@ def test_eigen_explorer_describes_decay_growth_and_rotation():
     assert "rotates" in explorer.update(a=0.0, b=-0.9, c=0.9, d=0.0)
 
 
+@pytest.mark.parametrize("entries", [(0.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0)])
+def test_eigen_explorer_reports_an_orbit_that_reaches_zero_exactly(entries):
+    """W = 0 (or nilpotent): ‖W^24x‖ is 0, said as 0, and the log axis stops at 1e-12·‖x‖, not 1e-300."""
+    explorer = EigenExplorer()
+    readout = explorer.update(**dict(zip("abcd", entries, strict=True)))
+    assert f"‖W^{STEPS}x‖ = 0." in readout and "1e-300" not in readout
+    _, fig = explorer.draw(*entries)
+    assert fig.axes[1].get_ylim()[0] >= 1e-12 * float(START.norm()) * (1 - 1e-9)
+
+
+def test_eigen_explorer_never_prints_minus_zero_and_names_x():
+    readout = EigenExplorer().update(a=1.2, b=1.2, c=1.2, d=1.2)           # eigenvalues 2.4 and (round-off) 0
+    assert "-0.00" not in readout and "λ = 2.40, 0.00" in readout and "x = (1, 0.4)" in readout
+
+
+def test_gradient_explorer_says_its_readout_is_the_h0_term():
+    assert "The h₀ term (h₀ = 1, no inputs): n·|w|^(n−1)" in GradientExplorer().update(w=0.9, n=60)
+
+
 def _orbit_peak(W):
     """(largest ‖Wⁿx‖ / ‖x‖, its n) for n = 0..STEPS from the explorer's start x, by matrix powers."""
     W = torch.tensor(W, dtype=torch.float64)
@@ -117,6 +136,9 @@ def test_spiral_explorer_reports_memory_and_caps_explosions():
     explorer = SpiralExplorer()
     assert "half-life 13.5 steps" in explorer.update(r=0.95, theta=30, steps=60)
     assert "one turn every 12.0 steps" in explorer.readout.value
+    assert "At t = 59 (the last point drawn) |λᵗ| = 0.0485" in explorer.readout.value   # the slider says 60 steps
+    plane, time = explorer.draw(r=0.95, theta=30, steps=60)[1].axes
+    assert (plane.get_xlabel(), plane.get_ylabel(), time.get_ylabel()) == ("Re λᵗ", "Im λᵗ", "Re λᵗ")
     assert "never forgets" in explorer.update(r=1.0)
     exploding = explorer.update(r=1.1, steps=300)
     assert "explodes" in exploding and "capped" in exploding
@@ -144,8 +166,9 @@ def test_scan_explorer_steps_through_levels_until_the_scan_is_done():
 def test_memory_explorer_shows_the_fused_advantage_growing_with_n():
     explorer = MemoryTrafficExplorer()
     small = explorer.update(state=1)
-    assert "4.0× fewer bytes" in small and "fits on the NVIDIA H200" in small
-    assert "48.7× fewer bytes" in explorer.update(state=16)
+    assert "2.5× fewer bytes" in small and "fits on the NVIDIA H200" in small and "measured copy" in small
+    assert "24.9× fewer bytes" in explorer.update(state=16)                  # float32, as section 1 counts it
+    assert "datasheet" in explorer.update(accelerator="NVIDIA RTX 4090")
 
 
 # ------------------------------------------------------------------------------------------------- one palette

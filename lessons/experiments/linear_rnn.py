@@ -1,11 +1,12 @@
-"""Lesson 02's experiments: the cost of a dense step against a diagonal one, and learning Λ, B, C directly."""
+"""Lesson 02's experiments: the cost of Wⁿ and of a dense step against a diagonal one, and learning Λ, B, C directly."""
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import partial
 
 import torch
 
-from lessons.linear_rnn import DiagonalLinearRNN, causal_convolution, dense_rnn_kernel
+from lessons.linear_rnn import DiagonalLinearRNN, causal_convolution, dense_rnn_kernel, eigendecompose
 from lessons.palette import LIGHT
 from lessons.training import fit, masked_mse
 from lessons.utils import median_time
@@ -50,6 +51,17 @@ def _diagonal_steps(lam: torch.Tensor, x: torch.Tensor) -> None:
         z = torch.addcmul(x_t, lam, z)
 
 
+def time_matrix_power_and_eigenbasis(H: int = 256, n: int = 1000, repeats: int = 5, seed: int = 0) -> dict[str, float]:
+    """Seconds (medians after a warm-up) for Wⁿ by torch.linalg.matrix_power (O(H³ log n): repeated squaring), for
+    W = P Λ P⁻¹ by torch.linalg.eig and an inverse (O(H³), once per W), and for λⁿ (H scalar powers, per new n)."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(H, H, generator=g, dtype=torch.float64) * 0.9 / H**0.5        # (H, H)
+    _, eigenvalues, _ = eigendecompose(W)                                          # (H,) complex
+    return {"matrix_power": median_time(partial(torch.linalg.matrix_power, W, n), repeats=repeats),
+            "eigendecompose": median_time(partial(eigendecompose, W), repeats=repeats),
+            "scalar powers": median_time(partial(torch.pow, eigenvalues, n), repeats=repeats)}
+
+
 def dense_target(H: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A dense W (H, H) with real eigenvalues spread in (0.3, 0.95) in a random, non-orthogonal basis, and a
     random input column B (H, 1) and output row C (1, H): the system the diagonal model will imitate."""
@@ -87,10 +99,22 @@ def plot_impulse_fit(result: dict, ax_kernel, ax_loss) -> None:
     ax_kernel.plot(result["target kernel"], color=LIGHT.vanishing, lw=2.5, label="dense W: C Wᵏ B")
     ax_kernel.plot(result["learned kernel"], color=LIGHT.exploding, ls="--", lw=1.5, label="learned: C Λᵏ B")
     ax_kernel.axhline(0, color=LIGHT.muted, lw=0.5)
-    ax_kernel.set(xlabel="lag k", title="impulse response $K_k$")
+    ax_kernel.set(xlabel="lag k", ylabel="$K_k$ (scaled: max $|K| = 1$)", title="impulse response $K_k$")
     ax_kernel.legend(frameon=False)
     ax_loss.semilogy(result["loss"], color=LIGHT.foreground, lw=1)
     ax_loss.set(xlabel="Adam step", title="training loss (mean squared error)")
+
+
+def latex_fraction_matrix(M: torch.Tensor, max_denominator: int = 100) -> str:
+    """A 2-D tensor as a LaTeX pmatrix of fractions (3/5, not 0.6), for hand-checkable prose."""
+    def entry(value: float) -> str:
+        q = Fraction(value).limit_denominator(max_denominator)
+        sign = "-" if q < 0 else ""
+        if q.denominator == 1:
+            return f"{sign}{abs(q.numerator)}"
+        return f"{sign}\\tfrac{{{abs(q.numerator)}}}{{{q.denominator}}}"
+    rows = [" & ".join(entry(float(v)) for v in row) for row in M]
+    return r"\begin{pmatrix}" + r" \\ ".join(rows) + r"\end{pmatrix}"
 
 
 def latex_matrix(M: torch.Tensor, number_format: str = ".4g") -> str:

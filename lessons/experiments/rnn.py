@@ -29,13 +29,16 @@ def train_tanh_rnn_on_delay(delay: int, steps: int = 150, length: int = 40, batc
     return history["loss"]
 
 
-def echo_state_delay_error(delay: int, length: int = 60, batch: int = 64, seed: int = 0) -> float:
-    """Test mean squared error of an echo-state network (fixed reservoir, ridge readout) on the delay task."""
+def echo_state_delay_error(delay: int, hidden_size: int = 200, length: int = 60, batch: int = 64,
+                           seed: int = 0) -> float:
+    """Test mean squared error of an echo-state network (fixed reservoir of `hidden_size` units, ridge readout)
+    on the delay task."""
     generator = torch.Generator().manual_seed(seed)
     x, y, mask = delay_task(batch, length, delay, generator)
     x_test, y_test, _ = delay_task(batch, length, delay, generator)
-    readout = fit_ridge_readout(echo_state_features(x)[:, mask], y[:, mask])
-    prediction = echo_state_features(x_test)[:, mask] @ readout
+    features = partial(echo_state_features, hidden_size=hidden_size, seed=seed)
+    readout = fit_ridge_readout(features(x)[:, mask], y[:, mask])
+    prediction = features(x_test)[:, mask] @ readout
     return float((prediction - y_test[:, mask].double()).pow(2).mean())
 
 
@@ -50,6 +53,43 @@ def time_rnn_and_attention(lengths, hidden_size: int = 64, repeats: int = 5) -> 
     return rows
 
 
+def attention_scaling_note(rows: list[tuple[int, float, float]]) -> str:
+    """Markdown that reads time_rnn_and_attention's rows honestly, whichever way this machine's numbers fell."""
+    (T_short, rnn_short, att_short), (T_long, rnn_long, att_long) = rows[0], rows[-1]
+    growth, work, attention_growth = T_long / T_short, (T_long / T_short) ** 2, att_long / att_short
+    scores = {T: T**2 * 4 / 2**20 for T in (T_short, T_long)}                     # the T×T float32 scores, MiB
+    text = (f"The RNN's time grew {rnn_long / rnn_short:.0f}× for {growth:.0f}× longer sequences (linear in $T$ "
+            f"would be {growth:.0f}×). Attention does $T^2$ work, ${growth:.0f}^2 = {work:.0f}\\times$ more, and its "
+            f"time grew {attention_growth:.0f}×. ")
+    if attention_growth < work:
+        text += ("Less than the work: at small $T$ a call costs mostly fixed overheads (dispatching the "
+                 "operation, allocating its output), which hide much of the arithmetic. ")
+    else:
+        text += (f"Even more than the work: at $T = {T_long}$ the $T\\times T$ score matrix alone is "
+                 f"{scores[T_long]:.0f} MiB of float32 (at $T = {T_short}$ it was {scores[T_short]:.2g} MiB), far "
+                 "larger than the CPU's caches, so every pass over it goes to main memory. ")
+    slower = [T for T, rnn_ms, att_ms in rows if att_ms > rnn_ms]
+    if not slower:
+        text += "On this CPU attention was faster than the RNN loop at every measured $T$."
+    elif len(slower) == len(rows):
+        text += "On this CPU attention was slower than the RNN loop at every measured $T$."
+    else:
+        faster = [T for T, rnn_ms, att_ms in rows if att_ms <= rnn_ms]
+        crossover = (f"faster up to $T = {max(faster)}$ and slower from $T = {min(slower)}$ on"
+                     if max(faster) < min(slower) else
+                     f"faster at $T$ = {', '.join(map(str, faster))} and slower at $T$ = {', '.join(map(str, slower))}")
+        text += f"On this CPU attention was {crossover}: with few cores its extra work is not free."
+    return text
+
+
+def delay_input_gradients(delays, length: int = 40, hidden_size: int = 32, seed: int = 0) -> dict[int, float]:
+    """{d: ‖∂h_T/∂x_{T−d}‖} for the delay task's TanhRNN at initialisation, on one random sequence (1, T, 1)."""
+    x = torch.randn(1, length, 1, generator=torch.Generator().manual_seed(seed))      # (1, T, 1)
+    model = TanhRNN(1, hidden_size, scale=1.0, seed=seed)
+    norms = input_gradient_norms(lambda v: torch.stack(model.states(v), dim=1), x)      # (T,), index t − 1
+    return {d: float(norms[length - 1 - d]) for d in delays}
+
+
 def _rnn_loop(W: torch.Tensor, x: torch.Tensor) -> None:
     """T tanh steps h_t = tanh(W h_{t−1} + x_t), each waiting for the last: x (T, H)."""
     h = torch.zeros(W.shape[0])
@@ -62,20 +102,29 @@ def _attention(_W: torch.Tensor, x: torch.Tensor) -> None:
     torch.softmax(x @ x.T / x.shape[1] ** 0.5, dim=-1) @ x
 
 
-def generation_cost(lengths, hidden_size: int = 64, repeats: int = 5) -> list[tuple[int, float, float, int, int]]:
+def generation_cost(lengths, hidden_size: int = 64, repeats: int = 5,
+                    calls: int = 1000) -> list[tuple[int, float, float, int, int]]:
     """Cost of generating token T + 1 after T tokens: (T, RNN µs, attention µs, RNN state bytes, KV-cache bytes).
 
     The RNN carries one state h (H,) and takes one step, whatever T is. Attention with a KV cache compares the new
-    query with all T cached keys and mixes T values, and keeps 2·T·H numbers. float32; times are medians."""
+    query with all T cached keys and mixes T values, and keeps 2·T·H numbers. float32. One call takes microseconds,
+    near the timer's resolution, so each time is a loop of `calls` calls divided by `calls`, median of `repeats`."""
     W = recurrent_weight(hidden_size, 1.0).float()                              # (H, H)
     rows = []
     for T in lengths:
         keys, values = torch.randn(T, hidden_size), torch.randn(T, hidden_size)   # the cache, (T, H) each
         h, x = torch.zeros(hidden_size), torch.randn(hidden_size)                  # state and new input, (H,)
-        rnn_us = 1e6 * median_time(partial(_rnn_step, W, h, x), repeats=repeats)
-        attention_us = 1e6 * median_time(partial(_attend, x, keys, values), repeats=repeats)
+        rnn_us, attention_us = (1e6 * median_time(partial(_call_repeatedly, partial(step, *args), calls),
+                                                  repeats=repeats) / calls
+                                for step, args in ((_rnn_step, (W, h, x)), (_attend, (x, keys, values))))
         rows.append((T, rnn_us, attention_us, 4 * hidden_size, 4 * 2 * T * hidden_size))
     return rows
+
+
+def _call_repeatedly(fn, calls: int) -> None:
+    """fn() `calls` times in a row: a loop long enough to time well."""
+    for _ in range(calls):
+        fn()
 
 
 def generation_cost_table(rows: list[tuple[int, float, float, int, int]]) -> MarkdownTable:
@@ -162,15 +211,19 @@ def truncation_gradients(k: int, length: int = 60, hidden_size: int = 32, seed: 
 
 
 def saved_activation_bytes(length: int, hidden_size: int = 64, batch: int = 32, seed: int = 0) -> int:
-    """Bytes autograd keeps for the backward pass of one TanhRNN forward over `length` steps (counted by a hook)."""
+    """Bytes autograd keeps for the backward pass of one TanhRNN forward over `length` steps (counted by a hook).
+
+    Counted by unique storage: Wᵀ, saved at every step, is a view of W and costs its bytes once; so do the
+    slices x[:, t] of one input tensor."""
     rnn = TanhRNN(1, hidden_size, seed=seed)
     x = torch.randn(batch, length, 1, generator=torch.Generator().manual_seed(seed))     # (B, T, 1)
-    saved = []
+    storages: dict[int, int] = {}                                                       # data_ptr -> bytes
 
     def keep(tensor: torch.Tensor) -> torch.Tensor:
-        saved.append(tensor.numel() * tensor.element_size())
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
         rnn(x).sum()
-    return sum(saved)
+    return sum(storages.values())

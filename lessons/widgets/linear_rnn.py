@@ -18,6 +18,18 @@ START = torch.tensor([1.0, 0.4], dtype=torch.float64)
 
 
 GROWTH_SHOWN = 1.005   # a peak above this many times the start counts as growth in the readout
+FLOOR = 1e-12          # the log axis stops at FLOOR·‖x‖: an orbit that reaches 0 exactly is drawn down to here
+
+
+def format_eigenvalue(value: complex) -> str:
+    """'0.80+0.50j', '0.50' or '0.00' (never '-0.00'): two decimals, a round-off imaginary part dropped."""
+    real, imag = (0.0 if abs(part) < 0.005 else part for part in (value.real, value.imag))
+    return f"{real:.2f}" if imag == 0 else f"{complex(real, imag):.2f}".strip("()")
+
+
+def format_norm(value: float) -> str:
+    """A norm for the readout: 0 exactly when the orbit has reached 0, else three significant digits."""
+    return "0" if value == 0 else f"{value:.3g}"
 
 
 def transient(W: torch.Tensor, norms: torch.Tensor) -> str:
@@ -58,17 +70,18 @@ class EigenExplorer(Explorer):
         ax_plane, ax_norm = fig.subplots(1, 2)
         fig.subplots_adjust(wspace=0.4)
         self._plane(ax_plane, P, eigenvalues, points)
-        norms = points.norm(dim=1).clamp_min(1e-300)
-        ax_norm.semilogy(range(STEPS + 1), norms, marker=".", color=LIGHT.vanishing)
+        norms = points.norm(dim=1)                                              # (STEPS + 1,), may reach 0
+        floor = FLOOR * float(norms[0])
+        ax_norm.semilogy(range(STEPS + 1), norms.clamp_min(floor), marker=".", color=LIGHT.vanishing)
         ax_norm.axhline(float(norms[0]), color=LIGHT.muted, lw=1, ls=":")      # the start: above it is growth
+        ax_norm.set_ylim(bottom=max(floor, float(norms.clamp_min(floor).min()) / 2))
         for axis_formatter in (ax_norm.yaxis.set_major_formatter, ax_norm.yaxis.set_minor_formatter):
             axis_formatter(FormatStrFormatter("%.3g"))                          # 2.2, not 2.2×10⁰
         ax_norm.set(xlabel="n", title="‖Wⁿx‖ (dotted: the start)")
-        values = ", ".join(f"{complex(v):.2f}".strip("()").replace("+0.00j", "").replace("-0.00j", "")
-                           for v in eigenvalues)
+        values = ", ".join(format_eigenvalue(complex(v)) for v in eigenvalues)
         rotates = "The orbit rotates (complex pair). " if bool((eigenvalues.imag.abs() > 1e-9).any()) else ""
-        text = (f"eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}. {rotates}"
-                f"Long run: {long_run(W)}; {transient(W, norms)}. ‖W^{STEPS}x‖ = {float(norms[-1]):.3g}.")
+        text = (f"x = (1, 0.4). Eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}. {rotates}"
+                f"Long run: {long_run(W)}; {transient(W, norms)}. ‖W^{STEPS}x‖ = {format_norm(float(norms[-1]))}.")
         return text, fig
 
     @staticmethod
@@ -80,4 +93,4 @@ class EigenExplorer(Explorer):
                 v = P[:, i].real / P[:, i].real.norm() * limit * 2
                 ax.plot([-v[0], v[0]], [-v[1], v[1]], ls="--", color=LIGHT.muted, lw=1)
         ax.plot(points[:, 0], points[:, 1], marker="o", ms=3, color=LIGHT.exploding, lw=1)
-        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="orbit of Wⁿx")
+        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="orbit of Wⁿx, x = (1, 0.4)")

@@ -39,6 +39,6 @@ class GradientExplorer(Explorer):
                title=f"w = {w:.2f}: {regime}", xlim=(0.5, max(n, 2) + 0.5))
         ax.legend(loc="best", fontsize=8)
 
-        text = (f"w = {w:.2f} ({regime}): |∂h_n/∂w| = n·|w|^(n−1) = 10^{with_n[-1]:.1f} at n = {n}; "
-                f"without the factor n it would be 10^{without_n[-1]:.1f}.")
+        text = (f"w = {w:.2f} ({regime}). The h₀ term (h₀ = 1, no inputs): n·|w|^(n−1) = 10^{with_n[-1]:.1f} "
+                f"at n = {n}; without the factor n it would be 10^{without_n[-1]:.1f}.")
         return text, fig
