@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -160,10 +161,11 @@ def elementwise_op_microseconds(numel: int = 1536, repeats: int = 2000) -> float
 
 
 def recorded_tables(path: Path = RESULTS) -> str:
-    """The learner-facing part of the recorded results (the tables and how to read them), without the
-    maintainers' notes that follow `MAINTAINER_NOTES`."""
-    text = path.read_text()
-    return text.split(MAINTAINER_NOTES)[0].rstrip() + "\n"
+    """The learner-facing part of the recorded results (the tables and how to read them), without the file's title
+    and the maintainers' notes that follow `MAINTAINER_NOTES`; headings one level down, to sit under a section."""
+    text = path.read_text().split(MAINTAINER_NOTES)[0]
+    text = re.sub(r"\A# [^\n]*\n+", "", text)                        # the file's own title
+    return re.sub(r"^(#{2,}) ", r"#\1 ", text, flags=re.M).rstrip() + "\n"
 
 
 def speed_ups(rows: list[dict], slower: str, faster: str = OURS) -> dict[int, float]:

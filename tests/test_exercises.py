@@ -42,7 +42,7 @@ PREDICTIONS = [  # (check, its solution)
     (checks.check_steps_to_vanish, solutions.STEPS_TO_VANISH),
     (checks02.check_limit_prediction, solutions02.LIMIT_TOP_LEFT),
     (checks03.check_half_life_prediction, solutions03.HALF_LIFE_098),
-    (checks04.check_levels_prediction, solutions04.HILLIS_STEELE_LEVELS_1000),
+    (checks04.check_levels_prediction, solutions04.HILLIS_STEELE_LEVELS_10000),
     (checks04.check_work_prediction, solutions04.HILLIS_STEELE_COMBINES_16),
     (checks05.check_magnitude_prediction, solutions05.MAGNITUDE_NU_MINUS_3),
     (checks05.check_gamma_prediction, solutions05.GAMMA_099),
@@ -251,8 +251,8 @@ def test_lesson04_checks():
     assert not ungated and "forgets the gate" in ungated.message
     assert not checks04.check_combine(lambda x, y: (x[0] + y[0], y[0] * x[1] + y[1]))
     assert not checks04.check_combine(lambda x, y: 3.0)
-    assert checks04.check_levels_prediction(solutions04.HILLIS_STEELE_LEVELS_1000)
-    rounded_down = checks04.check_levels_prediction(9)
+    assert checks04.check_levels_prediction(solutions04.HILLIS_STEELE_LEVELS_10000)
+    rounded_down = checks04.check_levels_prediction(13)
     assert not rounded_down and "up" in rounded_down.message
     assert checks04.check_work_prediction(solutions04.HILLIS_STEELE_COMBINES_16)
     every_element = checks04.check_work_prediction(64)

@@ -130,6 +130,6 @@ def test_projection_rereads_and_first_order_bytes_by_hand():
 
 def test_learner_view_keeps_the_tables_and_drops_the_log():
     text = learner_view(results_path("kernels_gpu.md").read_text())
-    assert "Measured copy bandwidth" in text and "#### Selective scan" in text
+    assert "Measured copy bandwidth" in text and "### Selective scan" in text
     assert "| 4096 | float32 | forward |" in text
     assert "Fusing" not in text and "commit" not in text and "no GPU time" not in text and "passed" not in text

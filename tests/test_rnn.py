@@ -148,6 +148,7 @@ def test_bad_task_and_scalar_inputs_are_named():
 def test_generation_cost_keeps_the_rnn_state_fixed_while_the_kv_cache_grows():
     rows = experiments.generation_cost([16, 64], hidden_size=8, repeats=1)
     assert [row[0] for row in rows] == [16, 64] and all(us > 0 for row in rows for us in row[1:3])
+    assert rows[0][1] == rows[1][1]                                             # one RNN step, whatever T is
     assert [row[3] for row in rows] == [4 * 8, 4 * 8]                          # one float32 state (H,)
     assert [row[4] for row in rows] == [4 * 2 * 16 * 8, 4 * 2 * 64 * 8]        # keys and values (T, H)
     table = experiments.generation_cost_table(rows).splitlines()
@@ -215,8 +216,10 @@ def test_a_narrow_reservoir_remembers_less_than_a_wide_one():
 def test_attention_note_reads_the_ratios_whichever_way_they_fall():
     above = experiments.attention_scaling_note([(256, 1.0, 0.2), (1024, 4.0, 5.0), (4096, 16.0, 100.0)])
     below = experiments.attention_scaling_note([(256, 1.0, 0.2), (1024, 4.0, 0.5), (4096, 16.0, 10.0)])
-    assert "500×" in above and "64 MiB" in above and "faster up to $T = 256$ and slower from $T = 1024$" in above
+    assert "500×" in above and "64 MiB" in above and "faster at $T$ = 256; slower at $T$ = 1024, 4096:" in above
     assert "50×" in below and "fixed overheads" in below and "faster than the RNN loop at every measured" in below
+    near = experiments.attention_scaling_note([(256, 1.0, 0.2), (1024, 5.3, 5.2), (4096, 16.0, 100.0)])
+    assert "about as fast at $T$ = 1024; slower at $T$ = 4096 (within 15% of each other" in near
 
 
 def test_delay_gradients_fall_with_the_delay():

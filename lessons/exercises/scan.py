@@ -8,7 +8,7 @@ import torch
 from lessons.checking import CheckResult, call_learner, exercise_check, prediction, read_pair, read_tensor, right, wrong
 from lessons.scan import combine, random_pairs, sequential_scan, work_depth
 
-LEVELS_N = 1000   # exercise 2: how many levels does Hillis–Steele need for n = 1000?
+LEVELS_N = 10_000   # exercise 2: how many levels does Hillis–Steele need for n = 10 000? (§2 prints n = 1000)
 WORK_N = 16       # exercise 3: how many combines does Hillis–Steele do for n = 16?
 ELEMENTWISE = "combine elementwise: no sums over the batch, no new dimensions."
 SCAN_HINT = "the scan calls your combine on one time step at a time: use only elementwise operations, new tensors."
@@ -43,12 +43,14 @@ def check_combine(fn) -> CheckResult:
 
 @prediction(expects="the number of levels, a whole number such as 5")
 def check_levels_prediction(answer: float) -> CheckResult:
-    """Exercise 2: predict how many levels Hillis–Steele needs for n = 1000."""
+    """Exercise 2: predict how many levels Hillis–Steele needs for n = LEVELS_N."""
     levels = work_depth("hillis_steele", LEVELS_N)[1]
     if answer == levels:
-        return right(f"offsets 1, 2, 4, …, 512: {levels} levels = ⌈log₂ {LEVELS_N}⌉ (counted by running it).")
+        return right(f"offsets 1, 2, 4, …, {2 ** (levels - 1)}: {levels} levels = ⌈log₂ {LEVELS_N}⌉ (counted by "
+                     "running it).")
     if answer == math.floor(math.log2(LEVELS_N)):
-        return wrong(f"{answer} levels reach offset {2 ** (answer - 1)}: element 999 has not seen element 0 yet.",
+        return wrong(f"{answer} levels reach offset {2 ** (answer - 1)}: element {LEVELS_N - 1} has not seen "
+                     "element 0 yet.",
                      "round log₂ n up, not down.")
     return wrong(f"{answer} is not it.", "after the level with offset d, each element holds the last 2d inputs.")
 

@@ -131,7 +131,7 @@ def learner_view(text: str) -> str:
             kept.append(line + "\n")
         elif line.startswith("#"):
             keep_section = heading.startswith(LEARNER_SECTIONS)
-            kept += ["", f"#### {heading}", ""] if keep_section else []
+            kept += ["", f"### {heading}", ""] if keep_section else []
         elif keep_section and line.startswith("|"):
             kept.append(line)
     return "\n".join(kept)

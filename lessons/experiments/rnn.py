@@ -68,18 +68,21 @@ def attention_scaling_note(rows: list[tuple[int, float, float]]) -> str:
         text += (f"Even more than the work: at $T = {T_long}$ the $T\\times T$ score matrix alone is "
                  f"{scores[T_long]:.0f} MiB of float32 (at $T = {T_short}$ it was {scores[T_short]:.2g} MiB), far "
                  "larger than the CPU's caches, so every pass over it goes to main memory. ")
-    slower = [T for T, rnn_ms, att_ms in rows if att_ms > rnn_ms]
-    if not slower:
-        text += "On this CPU attention was faster than the RNN loop at every measured $T$."
-    elif len(slower) == len(rows):
-        text += "On this CPU attention was slower than the RNN loop at every measured $T$."
-    else:
-        faster = [T for T, rnn_ms, att_ms in rows if att_ms <= rnn_ms]
-        crossover = (f"faster up to $T = {max(faster)}$ and slower from $T = {min(slower)}$ on"
-                     if max(faster) < min(slower) else
-                     f"faster at $T$ = {', '.join(map(str, faster))} and slower at $T$ = {', '.join(map(str, slower))}")
-        text += f"On this CPU attention was {crossover}: with few cores its extra work is not free."
-    return text
+    return text + _who_was_faster(rows)
+
+
+def _who_was_faster(rows: list[tuple[int, float, float]], tie: float = 0.15) -> str:
+    """One sentence: at which T attention was faster, about as fast (within `tie`, relative), or slower."""
+    verdicts = {"faster": [], "about as fast": [], "slower": []}
+    for T, rnn_ms, att_ms in rows:
+        ratio = att_ms / rnn_ms
+        verdicts["about as fast" if abs(ratio - 1) < tie else "faster" if ratio < 1 else "slower"].append(str(T))
+    parts = [f"{verdict} at $T$ = {', '.join(lengths)}" for verdict, lengths in verdicts.items() if lengths]
+    if len(parts) == 1:
+        return f"On this CPU attention was {parts[0].split(' at ')[0]} than the RNN loop at every measured $T$."
+    tied = f" (within {tie:.0%} of each other counts as about as fast)" if verdicts["about as fast"] else ""
+    return (f"On this CPU, next to the RNN loop, attention was {'; '.join(parts)}{tied}: with few cores its extra "
+            "work is not free.")
 
 
 def delay_input_gradients(delays, length: int = 40, hidden_size: int = 32, seed: int = 0) -> dict[int, float]:
@@ -108,17 +111,22 @@ def generation_cost(lengths, hidden_size: int = 64, repeats: int = 5,
 
     The RNN carries one state h (H,) and takes one step, whatever T is. Attention with a KV cache compares the new
     query with all T cached keys and mixes T values, and keeps 2·T·H numbers. float32. One call takes microseconds,
-    near the timer's resolution, so each time is a loop of `calls` calls divided by `calls`, median of `repeats`."""
+    near the timer's resolution, so each time is a loop of `calls` calls divided by `calls`, median of `repeats`.
+    The RNN's step does not depend on T, so it is measured once and repeated in every row."""
     W = recurrent_weight(hidden_size, 1.0).float()                              # (H, H)
+    h, x = torch.zeros(hidden_size), torch.randn(hidden_size)                      # state and new input, (H,)
+    rnn_us = per_call_us(partial(_rnn_step, W, h, x), calls, repeats)              # one step, whatever T is
     rows = []
     for T in lengths:
         keys, values = torch.randn(T, hidden_size), torch.randn(T, hidden_size)   # the cache, (T, H) each
-        h, x = torch.zeros(hidden_size), torch.randn(hidden_size)                  # state and new input, (H,)
-        rnn_us, attention_us = (1e6 * median_time(partial(_call_repeatedly, partial(step, *args), calls),
-                                                  repeats=repeats) / calls
-                                for step, args in ((_rnn_step, (W, h, x)), (_attend, (x, keys, values))))
+        attention_us = per_call_us(partial(_attend, torch.randn(hidden_size), keys, values), calls, repeats)
         rows.append((T, rnn_us, attention_us, 4 * hidden_size, 4 * 2 * T * hidden_size))
     return rows
+
+
+def per_call_us(fn, calls: int, repeats: int) -> float:
+    """µs per call of fn(): a loop of `calls` calls, median of `repeats` loops, divided by `calls`."""
+    return 1e6 * median_time(partial(_call_repeatedly, fn, calls), repeats=repeats) / calls
 
 
 def _call_repeatedly(fn, calls: int) -> None:

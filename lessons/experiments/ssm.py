@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from lessons import ssm
@@ -100,6 +101,8 @@ def plot_convolution_view(view: ConvolutionView, axes) -> None:
                            ("fixed Δ: Toeplitz (a convolution)", "selective Δ: not Toeplitz"), strict=True):
         image = ax.imshow(M.clamp(min=largest * 1e-4).numpy(), cmap="magma", norm=norm)
         ax.set(title=name, xlabel="input s", ylabel="output t")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))                      # token positions are whole
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.figure.colorbar(image, ax=ax, label="M[t, s]: weight of input s in output t")
 
 
@@ -278,7 +281,7 @@ def selection_table(by_kind: list[dict[str, dict[str, float]]]) -> MarkdownTable
     for layer, quantities in enumerate(by_kind, start=1):
         for q, means in quantities.items():
             ratio = means["symbol"] / means["noise"] if means.get("noise") else float("nan")
-            rows.append([str(layer), q, *(f"{means.get(k, float('nan')):.4f}" for k in kinds), f"{ratio:.2f}"])
+            rows.append([str(layer), q, *(f"{means.get(k, float('nan')):.3g}" for k in kinds), f"{ratio:.2f}"])
     return markdown_table(rows, ["layer", "", *kinds, "symbol/noise"])
 
 
