@@ -47,6 +47,7 @@ from triton.compiler import ASTSource
 import kernels
 from kernels.device import HAS_CUDA
 from kernels.scan import scan_reference
+from lessons.experiments.recorded import markdown_tables
 from lessons.memory_traffic import ACCELERATORS, human_bytes, selective_scan_traffic
 from lessons.ssm import selective_scan as lessons_selective_scan
 from lessons.ssd import ssd_flops
@@ -491,21 +492,9 @@ def compiled_inner_loop() -> dict[str, float]:
 def read_recorded(path: str) -> dict[str, list[dict[str, str]]]:
     """The Markdown tables of a recorded benchmark (results/kernels_gpu.md), by the heading above each:
     {"Selective scan, …": [{"L": "512", "pass": "forward", …}, …], …}."""
-    tables, heading, columns = {}, None, None
     with open(path) as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith("#"):
-                heading, columns = line.lstrip("#").strip(), None
-            elif line.startswith("|") and heading:
-                cells = [cell.strip() for cell in line.strip("|").split("|")]
-                if columns is None:
-                    columns = cells
-                elif not set(line) <= set("|-: "):
-                    tables.setdefault(heading, []).append(dict(zip(columns, cells, strict=True)))
-            elif not line:
-                columns = None
-    return tables
+        tables = markdown_tables(handle.read())
+    return {heading: rows for heading, rows in tables.items() if heading is not None}
 
 
 def register_configurations():

@@ -50,3 +50,14 @@ def test_markdown_table_escapes_bars_so_it_still_renders_as_a_table():
     assert table.splitlines()[0] == r"| \|λ\| | 1/(1−\|λ\|²) |"
     html = MarkdownIt("commonmark").enable("table").render(str(table))
     assert html.count("</th>") == 2 and html.count("</td>") == 2 and ">|λ| = 0.9</td>" in html
+
+
+def test_markdown_tables_by_heading_skip_the_rule_and_end_at_a_blank_line():
+    from lessons.experiments.recorded import markdown_tables
+
+    text = ("| a | b |\n|---|---|\n| 0 | 1 |\n\n# Title\n\n## First\n| L | ms |\n|---:|---:|\n| 512 | 0.2 |\n"
+            "| 4096 | 1.4 |\n\nprose | with a bar\n\n| x |\n|:-|\n| y |\n### Second\n| p |\n|---|\n| q |\n")
+    assert markdown_tables(text) == {
+        None: [{"a": "0", "b": "1"}],
+        "First": [{"L": "512", "ms": "0.2"}, {"L": "4096", "ms": "1.4"}, {"x": "y"}],   # two tables, one heading
+        "Second": [{"p": "q"}]}

@@ -19,12 +19,25 @@ def recorded_section(name: str, marker: str) -> str:
 
 def recorded_table(name: str, marker: str) -> list[dict[str, str]]:
     """The first Markdown table inside the `marker` section of results/<name>: one dict per row, keyed by column."""
-    lines = [line.strip() for line in recorded_section(name, marker).splitlines() if line.strip().startswith("|")]
-    if len(lines) < 3:
+    tables = markdown_tables(recorded_section(name, marker))
+    if not tables:
         raise ValueError(f"the '{marker}' section of results/{name} holds no Markdown table.")
+    return next(iter(tables.values()))
 
-    def cells(line: str) -> list[str]:
-        return [cell.strip() for cell in line.strip("|").split("|")]
 
-    columns = cells(lines[0])
-    return [dict(zip(columns, cells(line), strict=True)) for line in lines[2:]]
+def markdown_tables(text: str) -> dict[str | None, list[dict[str, str]]]:
+    """Every Markdown table in `text`, by the heading above it (None before the first heading): one dict per row,
+    keyed by the table's columns; the tables under one heading are joined."""
+    tables, heading, columns = {}, None, None
+    for line in map(str.strip, text.splitlines()):
+        if line.startswith("#"):
+            heading, columns = line.lstrip("#").strip(), None
+        elif line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if columns is None:
+                columns = cells
+            elif not set(line) <= set("|-: "):                                    # not the |---| rule
+                tables.setdefault(heading, []).append(dict(zip(columns, cells, strict=True)))
+        elif not line:
+            columns = None
+    return tables
