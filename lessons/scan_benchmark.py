@@ -21,12 +21,13 @@ import re
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from lessons.scan import blelloch_scan, chunked_scan, hillis_steele_scan, linear_scan, log_space_scan, sequential_scan
-from lessons.utils import markdown_table, results_path
+from lessons.utils import markdown_table, per_call_seconds, results_path
 
 Scan = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]      # a, b -> h, all of one layout's shape
 LAYOUTS = {"time-major": 1, "time-last": -1}                      # layout -> the dim the scan runs along
@@ -148,16 +149,11 @@ def microseconds_per_step(row: dict, name: str = LOOP) -> float:
     return 1e3 * row["ms"][name] / row["n"]
 
 
-def elementwise_op_microseconds(numel: int = 1536, repeats: int = 2000) -> float:
-    """Median µs of one small torch op (a multiply of two float32 vectors of `numel`): the per-op cost of dispatch,
-    which a loop pays at every step however little arithmetic the op does."""
+def elementwise_op_microseconds(numel: int = 1536, calls: int = 2000) -> float:
+    """µs of one small torch op (a multiply of two float32 vectors of `numel`): the per-op cost of dispatch, which a
+    loop pays at every step however little arithmetic the op does."""
     x, y = torch.rand(numel), torch.rand(numel)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        x * y
-        times.append(1e6 * (time.perf_counter() - start))
-    return statistics.median(times)
+    return 1e6 * per_call_seconds(partial(torch.mul, x, y), calls=calls)
 
 
 def recorded_tables(path: Path = RESULTS) -> str:

@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,19 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def per_call_seconds(fn: Callable[[], object], calls: int = 1000, repeats: int = 5) -> float:
+    """Seconds per call of a call too short to time alone (microseconds, near the timer's resolution): the median
+    of `repeats` loops of `calls` calls, divided by `calls`."""
+    calls = require_positive_int("calls", calls)
+    return median_time(partial(_call_repeatedly, fn, calls), repeats=repeats) / calls
+
+
+def _call_repeatedly(fn: Callable[[], object], calls: int) -> None:
+    """fn() `calls` times in a row."""
+    for _ in range(calls):
+        fn()
 
 
 class MarkdownTable(str):

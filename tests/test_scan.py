@@ -624,3 +624,9 @@ def test_the_segment_sum_form_stays_finite_where_the_two_cumsum_shortcut_overflo
     stable = (torch.exp(segsum(torch.log(a))) @ b.unsqueeze(-1)).squeeze(-1)      # (2, n)
     assert not torch.isfinite(log_space_scan(a, b)).all()
     torch.testing.assert_close(stable.double(), sequential_scan(a.double(), b.double()), rtol=1e-4, atol=1e-4)
+
+
+def test_elementwise_op_cost_is_a_positive_time_per_op():
+    from lessons.scan_benchmark import elementwise_op_microseconds
+
+    assert 0 < elementwise_op_microseconds(numel=16, calls=50) < 10_000         # µs: microseconds, not seconds

@@ -61,3 +61,14 @@ def test_markdown_tables_by_heading_skip_the_rule_and_end_at_a_blank_line():
         None: [{"a": "0", "b": "1"}],
         "First": [{"L": "512", "ms": "0.2"}, {"L": "4096", "ms": "1.4"}, {"x": "y"}],   # two tables, one heading
         "Second": [{"p": "q"}]}
+
+
+def test_per_call_seconds_divides_a_loop_of_calls():
+    from lessons.utils import per_call_seconds
+
+    calls = []
+    seconds = per_call_seconds(lambda: calls.append(time.sleep(0.001)), calls=4, repeats=3)
+    assert len(calls) == 4 * (3 + 1)                                        # three timed loops after a warm-up loop
+    assert 0.001 <= seconds < 0.01
+    with pytest.raises(ValueError, match="calls"):
+        per_call_seconds(lambda: None, calls=0)

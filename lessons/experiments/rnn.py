@@ -13,7 +13,7 @@ from lessons.rnn import (TanhRNN, clip_by_norm, echo_state_features, fit_ridge_r
 from lessons.tasks import delay_task
 from lessons.training import fit, masked_mse
 from lessons.memory_traffic import human_bytes
-from lessons.utils import MarkdownTable, markdown_table, median_time, seeded
+from lessons.utils import MarkdownTable, markdown_table, median_time, per_call_seconds, seeded
 
 
 def train_tanh_rnn_on_delay(delay: int, steps: int = 150, length: int = 40, batch: int = 32,
@@ -115,24 +115,14 @@ def generation_cost(lengths, hidden_size: int = 64, repeats: int = 5,
     The RNN's step does not depend on T, so it is measured once and repeated in every row."""
     W = recurrent_weight(hidden_size, 1.0).float()                              # (H, H)
     h, x = torch.zeros(hidden_size), torch.randn(hidden_size)                      # state and new input, (H,)
-    rnn_us = per_call_us(partial(_rnn_step, W, h, x), calls, repeats)              # one step, whatever T is
+    rnn_us = 1e6 * per_call_seconds(partial(_rnn_step, W, h, x), calls, repeats)   # one step, whatever T is
     rows = []
     for T in lengths:
         keys, values = torch.randn(T, hidden_size), torch.randn(T, hidden_size)   # the cache, (T, H) each
-        attention_us = per_call_us(partial(_attend, torch.randn(hidden_size), keys, values), calls, repeats)
+        attention_us = 1e6 * per_call_seconds(partial(_attend, torch.randn(hidden_size), keys, values), calls,
+                                             repeats)
         rows.append((T, rnn_us, attention_us, 4 * hidden_size, 4 * 2 * T * hidden_size))
     return rows
-
-
-def per_call_us(fn, calls: int, repeats: int) -> float:
-    """µs per call of fn(): a loop of `calls` calls, median of `repeats` loops, divided by `calls`."""
-    return 1e6 * median_time(partial(_call_repeatedly, fn, calls), repeats=repeats) / calls
-
-
-def _call_repeatedly(fn, calls: int) -> None:
-    """fn() `calls` times in a row: a loop long enough to time well."""
-    for _ in range(calls):
-        fn()
 
 
 def generation_cost_table(rows: list[tuple[int, float, float, int, int]]) -> MarkdownTable:
