@@ -15,6 +15,7 @@ from lessons.widgets.base import Explorer, new_figure
 
 STEPS = 24
 START = torch.tensor([1.0, 0.4], dtype=torch.float64)
+START_TEXT = f"x = ({START[0]:g}, {START[1]:g})"    # how the readout and the title name the start
 
 
 GROWTH_SHOWN = 1.005   # a peak above this many times the start counts as growth in the readout
@@ -80,7 +81,7 @@ class EigenExplorer(Explorer):
         ax_norm.set(xlabel="n", title="‖Wⁿx‖ (dotted: the start)")
         values = ", ".join(format_eigenvalue(complex(v)) for v in eigenvalues)
         rotates = "The orbit rotates (complex pair). " if bool((eigenvalues.imag.abs() > 1e-9).any()) else ""
-        text = (f"x = (1, 0.4). Eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}. {rotates}"
+        text = (f"{START_TEXT}. Eigenvalues λ = {values}; max |λ| = {float(eigenvalues.abs().max()):.3f}. {rotates}"
                 f"Long run: {long_run(W)}; {transient(W, norms)}. ‖W^{STEPS}x‖ = {format_norm(float(norms[-1]))}.")
         return text, fig
 
@@ -93,4 +94,4 @@ class EigenExplorer(Explorer):
                 v = P[:, i].real / P[:, i].real.norm() * limit * 2
                 ax.plot([-v[0], v[0]], [-v[1], v[1]], ls="--", color=LIGHT.muted, lw=1)
         ax.plot(points[:, 0], points[:, 1], marker="o", ms=3, color=LIGHT.exploding, lw=1)
-        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title="orbit of Wⁿx, x = (1, 0.4)")
+        ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title=f"orbit of Wⁿx, {START_TEXT}")
